@@ -1,0 +1,306 @@
+"""The run-directory contract.
+
+A run directory describes itself::
+
+    <runs_dir>/<run_id>/
+        config.json        resolved RunConfig
+        labels.json        class names, index = label id
+        status.json        {"state": queued|running|finished|failed|cancelled, ...} (atomic writes)
+        metrics.jsonl      one JSON event per line, appended and flushed as training goes
+        results.json       final metrics (RESULT_KEYS at least)
+        predictions_val.npz / predictions_test.npz   doc_id, y_true, y_pred, probs (no pickle)
+        train.log          the worker's stdout/stderr
+        best/              the kept model (safetensors / JSON / save_pretrained)
+        last/              resume checkpoint (torch models)
+        STOP               present = a graceful stop was requested
+
+Nothing here imports torch; loading a run never unpickles.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+CONFIG = "config.json"
+LABELS = "labels.json"
+STATUS = "status.json"
+METRICS = "metrics.jsonl"
+RESULTS = "results.json"
+LOG = "train.log"
+BEST = "best"
+LAST = "last"
+STOP = "STOP"
+PREDICTIONS = "predictions_{split}.npz"
+STATUS_LOCK = ".status.lock"
+
+STATES = ("queued", "running", "finished", "failed", "cancelled")
+TERMINAL_STATES = ("finished", "failed", "cancelled")
+RESULT_KEYS = ("model", "val_acc", "test_acc", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
+               "train_seconds", "inference_ms_per_doc", "params", "trainable_params", "best_epoch", "device")
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class RunNotFoundError(FileNotFoundError):
+    """The run does not exist, is not a run directory, or lies outside the runs dir."""
+
+
+# ---- ids and paths --------------------------------------------------------------------------
+def new_run_id(name: str) -> str:
+    """`20261126-104512-123-name`: sortable by creation time, unique within a millisecond."""
+    now = _dt.datetime.now()
+    stamp = now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}"
+    return f"{stamp}-{name}"
+
+
+def create_run_dir(runs_dir: Path, name: str) -> Path:
+    """Make a new, empty run directory (exclusive: never reuses an existing one)."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for _ in range(50):
+        path = runs_dir / new_run_id(name)
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            time.sleep(0.002)
+    raise RuntimeError(f"could not create a unique run directory in {runs_dir}")
+
+
+def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
+    """Map a run id (or a path) to a run directory inside `runs_dir`, refusing traversal.
+
+    Accepts a bare id (`20261126-...-tfidf`) or a path that resolves inside runs_dir.
+    """
+    runs_root = Path(runs_dir).resolve()
+    text = str(run)
+    if not text or "\x00" in text:
+        raise RunNotFoundError("run: empty or invalid run id")
+    if RUN_ID_RE.match(text) and not text.startswith(".."):
+        candidate = (runs_root / text).resolve()
+    else:
+        candidate = Path(text).expanduser().resolve()
+    if candidate.parent != runs_root:
+        raise RunNotFoundError(f"run: {text!r} is not a run inside the runs dir {runs_root}")
+    if not (candidate / CONFIG).is_file():
+        raise RunNotFoundError(f"run: no run {candidate.name!r} in {runs_root}")
+    return candidate
+
+
+# ---- atomic JSON --------------------------------------------------------------------------
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same folder, fsync, then os.replace (readers never see half)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True, default=_json_default)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """Read JSON; a missing, empty or corrupt file gives `default` instead of an exception."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError):
+        return default
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (flock) on `path`, created if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+# ---- status -------------------------------------------------------------------------------
+def read_status(run_dir: Path) -> dict[str, Any]:
+    """The status dict; a missing or corrupt status.json reads as state 'unknown'."""
+    status = read_json(Path(run_dir) / STATUS)
+    if not isinstance(status, dict) or status.get("state") not in STATES:
+        return {"state": "unknown", "reason": "status.json missing or unreadable"}
+    return status
+
+
+def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
+    """Read-modify-write status.json under a lock; returns the new status."""
+    run_dir = Path(run_dir)
+    with file_lock(run_dir / STATUS_LOCK):
+        status = read_json(run_dir / STATUS, default={})
+        if not isinstance(status, dict):
+            status = {}
+        status.update(updates)
+        status["updated"] = time.time()
+        write_json_atomic(run_dir / STATUS, status)
+    return status
+
+
+# ---- metrics events -------------------------------------------------------------------------
+class MetricsWriter:
+    """Appends one JSON event per line, flushed at once so live readers see it."""
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "a", encoding="utf-8")
+
+    def write(self, event: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(event, default=_json_default) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Events appended since byte `offset`, and the offset to pass next time.
+
+    Only complete lines are consumed: a half-written last line is left for the next call;
+    an unparseable complete line is skipped.
+    """
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    events = []
+    for line in chunk[: end + 1].splitlines():
+        try:
+            event = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events, offset + end + 1
+
+
+# ---- predictions ----------------------------------------------------------------------------
+@dataclass
+class Predictions:
+    """Per-document predictions of one split."""
+
+    doc_id: np.ndarray  # (N,) str
+    y_true: np.ndarray  # (N,) int
+    y_pred: np.ndarray  # (N,) int
+    probs: np.ndarray  # (N, C) float32
+
+
+def save_predictions(run_dir: Path, split: str, preds: Predictions) -> None:
+    path = Path(run_dir) / PREDICTIONS.format(split=split)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, doc_id=np.asarray(preds.doc_id, dtype=str), y_true=preds.y_true.astype(np.int64),
+                        y_pred=preds.y_pred.astype(np.int64), probs=preds.probs.astype(np.float32))
+    os.replace(tmp, path)
+
+
+def load_predictions(run_dir: Path, split: str) -> Predictions | None:
+    """The stored predictions, or None when absent or unreadable (never unpickles)."""
+    path = Path(run_dir) / PREDICTIONS.format(split=split)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return Predictions(doc_id=data["doc_id"], y_true=data["y_true"], y_pred=data["y_pred"], probs=data["probs"])
+    except (FileNotFoundError, OSError, ValueError, KeyError):
+        return None
+
+
+# ---- listing --------------------------------------------------------------------------------
+@dataclass
+class RunInfo:
+    """What a listing needs to know about one run."""
+
+    run_id: str
+    path: Path
+    config: dict[str, Any]
+    status: dict[str, Any]
+    results: dict[str, Any] | None
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "unknown")
+
+    @property
+    def model(self) -> str:
+        return self.config.get("model", "?")
+
+    @property
+    def label(self) -> str:
+        """A short human label: id plus model detail."""
+        detail = self.config.get("model", "?")
+        if detail == "transformer":
+            detail = f"{Path(self.config.get('pretrained', '')).name}/{self.config.get('strategy', '')}"
+        return f"{self.run_id} ({detail})"
+
+
+def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
+    """Every run directory (newest first); half-written or foreign folders are skipped."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    runs = []
+    for path in root.iterdir():
+        if not path.is_dir() or not RUN_ID_RE.match(path.name):
+            continue
+        config = read_json(path / CONFIG)
+        if not isinstance(config, dict):
+            continue
+        results = read_json(path / RESULTS)
+        runs.append(RunInfo(path.name, path, config, read_status(path), results if isinstance(results, dict) else None))
+    runs.sort(key=lambda r: r.run_id, reverse=True)
+    return runs
+
+
+def finished_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
+    """Runs with state finished and a results.json holding every RESULT_KEY."""
+    return [r for r in list_runs(runs_dir)
+            if r.state == "finished" and r.results and all(k in r.results for k in RESULT_KEYS)]
+
+
+def load_labels(run_dir: Path) -> list[str]:
+    labels = read_json(Path(run_dir) / LABELS)
+    if not isinstance(labels, list):
+        raise RunNotFoundError(f"run {Path(run_dir).name}: labels.json missing or unreadable")
+    return labels
+
+
+def stop_requested(run_dir: Path) -> bool:
+    return (Path(run_dir) / STOP).exists()
+
+
+def request_stop(run_dir: Path) -> None:
+    (Path(run_dir) / STOP).write_text(str(time.time()))
