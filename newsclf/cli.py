@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-GROUPS = ("data", "train", "runs")
+GROUPS = ("data", "train", "runs", "jobs")
 
 
 class UserError(Exception):

@@ -81,6 +81,7 @@ class RunConfig:
     pretrained: str = _f(DEFAULT_PRETRAINED, "transformer: hub id or local directory")
     strategy: str = _f("full", "transformer: freeze (head only), hybrid (head, then all), full", choices=STRATEGIES)
     layer_decay: float | None = _f(None, "transformer: layer-wise LR decay (None -> 0.9 for <=6 layers, 0.95 deeper)")
+    head_lr: float = _f(1e-3, "transformer: learning rate of head-only training (freeze, and hybrid's first phase)")
     head_epochs: int = _f(1, "transformer hybrid: epochs training the head alone before unfreezing")
     truncation: str = _f("head", "transformer: keep the head, or head and tail, of long documents", choices=TRUNCATIONS)
     compile: bool = _f(False, "transformer: torch.compile the model (CUDA)")
@@ -95,10 +96,6 @@ class RunConfig:
         for key, value in defaults.items():
             if values.get(key) is None:
                 values[key] = value
-        if values["layer_decay"] is None:
-            values["layer_decay"] = 0.9
-        if values["num_workers"] is None:
-            values["num_workers"] = 0
         cfg = RunConfig(**values)
         cfg.validate()
         return cfg
@@ -123,6 +120,8 @@ class RunConfig:
                 raise ConfigError(name, f"must be between {low} and {high}, got {value!r}")
         if self.layer_decay is not None and not (0 < self.layer_decay <= 1):
             raise ConfigError("layer_decay", f"must be in (0, 1], got {self.layer_decay!r}")
+        if self.head_lr <= 0:
+            raise ConfigError("head_lr", f"must be a positive number, got {self.head_lr!r}")
         if self.alpha <= 0:
             raise ConfigError("alpha", f"must be a positive number, got {self.alpha!r}")
         _check_choice(self, "classifier", ("cnb", "logreg"))
@@ -185,12 +184,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "BiLSTM + attention (study)": dict(model="bilstm"),
     "BiLSTM small (CPU quick start)": dict(model="bilstm", embed_dim=100, hidden_size=64, epochs=3,
                                            max_len=128, name="bilstm-small"),
-    "DistilBERT freeze": dict(model="transformer", pretrained="distilbert-base-uncased", strategy="freeze",
-                              lr=1e-3),
+    "DistilBERT freeze": dict(model="transformer", pretrained="distilbert-base-uncased", strategy="freeze"),
     "DistilBERT hybrid": dict(model="transformer", pretrained="distilbert-base-uncased", strategy="hybrid",
                               epochs=4, head_epochs=1),
     "DistilBERT full": dict(model="transformer", pretrained="distilbert-base-uncased", strategy="full"),
-    "BERT-base freeze": dict(model="transformer", pretrained="bert-base-uncased", strategy="freeze", lr=1e-3),
+    "BERT-base freeze": dict(model="transformer", pretrained="bert-base-uncased", strategy="freeze",
+                             layer_decay=0.95),
     "BERT-base hybrid": dict(model="transformer", pretrained="bert-base-uncased", strategy="hybrid",
                              epochs=4, head_epochs=1, layer_decay=0.95),
     "BERT-base full": dict(model="transformer", pretrained="bert-base-uncased", strategy="full",

@@ -112,7 +112,8 @@ class Trainer:
         self.use_cuda = device.type == "cuda"
         self.loader = batching.train_loader(
             train_ids, train_labels, cfg.batch_size, pad_id, cfg.seed, dist.world, dist.rank,
-            num_workers=cfg.num_workers, pin_memory=self.use_cuda)
+            num_workers=cfg.num_workers if cfg.num_workers is not None else (2 if self.use_cuda else 0),
+            pin_memory=self.use_cuda)
         weight = class_weights(np.asarray(train_labels), num_labels) if cfg.class_balance else None
         self.loss_weight = weight.to(device) if weight is not None else None
         self.optimizer: torch.optim.Optimizer | None = None

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from newsclf import store
@@ -66,7 +67,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = config_from_namespace(args)
         run_dir = None
     if not corpus_available(cfg.data_home or None):
-        raise DataMissingError(missing_message(cfg.data_home or None))
+        error = DataMissingError(missing_message(cfg.data_home or None))
+        if run_dir is not None:  # a prepared job: record why it failed where the dashboard looks
+            store.update_status(run_dir, state="failed", reason=f"bad data: {error}", ended=time.time())
+        raise error
     if run_dir is None:
         run_dir = _create_run_dir_once(runs_dir, cfg)
     from newsclf.runner import run

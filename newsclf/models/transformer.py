@@ -1,0 +1,233 @@
+"""Any Hugging Face encoder (DistilBERT, BERT, MiniLM, ...) with its own classification head.
+
+Strategies (the study's): `freeze` trains the head only; `hybrid` trains the head alone for
+`head_epochs`, then everything with layer-wise learning rates; `full` trains everything with
+layer-wise learning rates from the start. No weight decay on biases and LayerNorm.
+best/ is written with save_pretrained (model with id2label + tokenizer), so plain
+`AutoModelForSequenceClassification.from_pretrained(run/best)` loads it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from newsclf.config import ConfigError
+from newsclf.models import NO_DECAY_HINTS, Phase
+
+ENCODER_FILE = "newsclf_encoder.json"
+LAYER_RE = re.compile(r"\.(?:layer|layers|block)\.(\d+)\.")
+
+
+class ModelLoadError(ValueError):
+    """The pretrained model cannot be loaded; the message says how to use a local directory."""
+
+
+# ---- loading ---------------------------------------------------------------------------------
+def _load_error(name: str, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"pretrained: cannot load {name!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+        "Without access to the Hugging Face hub, download the model once elsewhere "
+        "(e.g. `AutoModelForSequenceClassification.from_pretrained(name).save_pretrained(DIR)` plus the tokenizer) "
+        "and pass --pretrained DIR, a local directory with config.json and the weights")
+
+
+def _from_pretrained(loader, name: str, **kwargs):
+    """Load from a local dir, else from the local HF cache, else (unless offline) from the hub."""
+    if Path(name).expanduser().is_dir():
+        return loader.from_pretrained(str(Path(name).expanduser()), **kwargs)
+    try:
+        return loader.from_pretrained(name, local_files_only=True, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - transformers raises OSError/ValueError/EnvironmentError variants
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+            raise _load_error(name, exc) from None
+    try:
+        return loader.from_pretrained(name, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise _load_error(name, exc) from None
+
+
+def _quiet() -> None:
+    """No progress bars from transformers in logs (our own bar or epoch lines say enough)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def load_backbone(name: str, label_names: Sequence[str], attn_implementation: str = "sdpa"):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    _quiet()
+    tokenizer = _from_pretrained(AutoTokenizer, name)
+    model = _from_pretrained(
+        AutoModelForSequenceClassification, name, num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
+        dtype=torch.float32, attn_implementation=attn_implementation, ignore_mismatched_sizes=True)
+    return model, tokenizer
+
+
+def position_limit(model) -> int:
+    limit = getattr(model.config, "max_position_embeddings", None)
+    return int(limit) if limit else 512
+
+
+# ---- encoder ---------------------------------------------------------------------------------
+class HFEncoder:
+    """A HF tokenizer as an Encoder: truncation to `max_len` keeping the head (or head and tail)."""
+
+    def __init__(self, tokenizer, max_len: int, truncation: str = "head", cache_dir: Path | None = None):
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+        self.truncation = truncation
+        self.cache_dir = cache_dir
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        if self.cache_dir is not None and len(texts) >= 256:
+            return _cached(self, texts)
+        return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        tok = self.tokenizer
+        if self.truncation == "head":
+            return tok(list(texts), truncation=True, max_length=self.max_len)["input_ids"]
+        body = self.max_len - tok.num_special_tokens_to_add()
+        head = body // 4  # 128 head + 382 tail at 512 (Sun et al., 2019)
+        out = []
+        for ids in tok(list(texts), add_special_tokens=False)["input_ids"]:
+            if len(ids) > body:
+                ids = ids[:head] + ids[len(ids) - (body - head):]
+            out.append(tok.build_inputs_with_special_tokens(ids))
+        return out
+
+    def fingerprint(self) -> str:
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        vocab = backend.to_str() if backend is not None else json.dumps(sorted(self.tokenizer.get_vocab().items()))
+        return hashlib.sha1(f"{vocab}|{self.max_len}|{self.truncation}".encode()).hexdigest()[:16]
+
+    def save(self, directory: Path) -> None:
+        self.tokenizer.save_pretrained(str(directory))
+        (Path(directory) / ENCODER_FILE).write_text(json.dumps({"max_len": self.max_len, "truncation": self.truncation}))
+
+
+def _cached(encoder: HFEncoder, texts: Sequence[str]) -> list[list[int]]:
+    """Tokenize once per (tokenizer, max_len, truncation, texts); stored as flat arrays (no pickle)."""
+    digest = hashlib.sha1("\x00".join(texts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    path = Path(encoder.cache_dir) / f"tokens-{encoder.fingerprint()}-{digest}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            flat, offsets = data["ids"], data["offsets"]
+        return [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+    except (FileNotFoundError, OSError, ValueError, KeyError):
+        pass
+    ids = encoder._encode(texts)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        offsets = np.cumsum([0] + [len(x) for x in ids])
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, ids=np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1])),
+                 offsets=offsets)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only data home only costs speed
+    return ids
+
+
+# ---- family interface ------------------------------------------------------------------------
+def build(cfg, train_texts: Sequence[str], label_names: Sequence[str]):
+    model, tokenizer = load_backbone(cfg.pretrained, label_names)
+    limit = position_limit(model)
+    if cfg.max_len > limit:
+        raise ConfigError("max_len", f"{cfg.max_len} is above what {cfg.pretrained} can take ({limit} tokens)")
+    from newsclf.config import resolve_data_home
+
+    cache = resolve_data_home(cfg.data_home or None) / "token_cache"
+    return model, HFEncoder(tokenizer, cfg.max_len, cfg.truncation, cache_dir=cache)
+
+
+def save(model, encoder: HFEncoder, directory: Path) -> None:
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    model.save_pretrained(str(directory), safe_serialization=True)
+    encoder.save(directory)
+
+
+def load(directory: Path, device: str | torch.device = "cpu", attn_implementation: str = "sdpa"):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    _quiet()
+    directory = Path(directory)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(directory), dtype=torch.float32, attn_implementation=attn_implementation, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    meta = json.loads((directory / ENCODER_FILE).read_text()) if (directory / ENCODER_FILE).is_file() else {}
+    encoder = HFEncoder(tokenizer, int(meta.get("max_len", min(512, position_limit(model)))), meta.get("truncation", "head"))
+    return model.to(device).eval(), encoder
+
+
+def phases(cfg) -> list[Phase]:
+    if cfg.strategy == "freeze":
+        return [Phase("head", cfg.epochs)]
+    if cfg.strategy == "hybrid":
+        return [Phase("head", cfg.head_epochs), Phase("all", cfg.epochs - cfg.head_epochs)]
+    return [Phase("all", cfg.epochs)]
+
+
+def is_head(model, name: str) -> bool:
+    """The classification head: everything outside the base model, plus a pooler feeding it."""
+    prefix = getattr(model, "base_model_prefix", "")
+    return not name.startswith(prefix + ".") or ".pooler." in name
+
+
+def set_phase(model, cfg, phase: Phase) -> None:
+    for name, p in model.named_parameters():
+        p.requires_grad_(phase.name == "all" or is_head(model, name))
+
+
+def num_layers(model) -> int:
+    cfg = model.config
+    return int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or 12)
+
+
+def layer_depth(model, name: str, n_layers: int) -> int:
+    """0 for embeddings, i+1 for encoder layer i, n_layers+1 for the head."""
+    if is_head(model, name):
+        return n_layers + 1
+    match = LAYER_RE.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    return 0 if "embed" in name else n_layers
+
+
+def effective_layer_decay(model, cfg) -> float:
+    if cfg.layer_decay is not None:
+        return float(cfg.layer_decay)
+    return 0.9 if num_layers(model) <= 6 else 0.95
+
+
+def param_groups(model, cfg, phase: Phase) -> list[dict[str, Any]]:
+    """Head-only: one lr (head_lr). All: lr x decay^(distance from the head), per depth; no decay on biases/norms."""
+    if phase.name == "head":
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        from newsclf.models import split_decay
+
+        return split_decay(named, cfg.head_lr, cfg.weight_decay)
+    n_layers = num_layers(model)
+    decay = effective_layer_decay(model, cfg)
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        depth = layer_depth(model, name, n_layers)
+        no_decay = p.ndim < 2 or any(h in name.lower() for h in NO_DECAY_HINTS)
+        group = groups.setdefault((depth, no_decay), {
+            "params": [], "lr": cfg.lr * decay ** (n_layers + 1 - depth),
+            "weight_decay": 0.0 if no_decay else cfg.weight_decay, "name": f"depth{depth}{'-nd' if no_decay else ''}"})
+        group["params"].append(p)
+    return [groups[k] for k in sorted(groups)]
