@@ -29,3 +29,51 @@ def fixture_data_home(tmp_path_factory: pytest.TempPathFactory, fixture_archive:
     home = tmp_path_factory.mktemp("fixture_data_home")
     import_archive(fixture_archive, home)
     return home
+
+
+# ---- shared runs: real tiny training on the fixture corpus (one per kind) ----------------------
+import os  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when transformers is imported: never reach the hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random DistilBERT and BERT checkpoints saved with save_pretrained (tests/tiny_models.py)."""
+    from tiny_models import make_tiny_bert, make_tiny_distilbert
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    return {"distilbert": make_tiny_distilbert(root / "distilbert"), "bert": make_tiny_bert(root / "bert")}
+
+
+def train_tiny_run(runs_dir: Path, data_home: Path, **overrides) -> Path:
+    """Train one small real run through newsclf.runner.run; returns its run directory."""
+    from newsclf import store
+    from newsclf.config import RunConfig
+    from newsclf.runner import run
+
+    small = dict(bilstm=dict(epochs=2, batch_size=16, embed_dim=16, hidden_size=8, max_len=64, lr=5e-3, vocab_size=500),
+                 transformer=dict(epochs=2, batch_size=16, max_len=64, lr=1e-3),
+                 tfidf=dict())
+    model = overrides.get("model", "tfidf")
+    values = {**small[model], "data_home": str(data_home), **overrides}
+    cfg = RunConfig(**values).resolved()
+    run_dir = store.create_run_dir(runs_dir, overrides.get("name") or model)
+    run(cfg, run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory, fixture_data_home, tiny_model_dirs) -> dict[str, Path]:
+    """A runs dir with three finished runs: {"tfidf": dir, "bilstm": dir, "transformer": dir, "runs_dir": dir}.
+
+    Read-only for tests: copy a run (shutil.copytree) before changing it.
+    """
+    runs_dir = tmp_path_factory.mktemp("tiny_runs")
+    out = {"runs_dir": runs_dir}
+    out["tfidf"] = train_tiny_run(runs_dir, fixture_data_home, model="tfidf", name="tfidf")
+    out["bilstm"] = train_tiny_run(runs_dir, fixture_data_home, model="bilstm", name="bilstm")
+    out["transformer"] = train_tiny_run(runs_dir, fixture_data_home, model="transformer", name="distilbert-full",
+                                        pretrained=str(tiny_model_dirs["distilbert"]), strategy="full")
+    return out

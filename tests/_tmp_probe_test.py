@@ -1,0 +1,3 @@
+import time
+def test_f(tiny_runs):
+    print(tiny_runs)
