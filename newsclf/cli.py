@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
-GROUPS = ("data", "train", "runs", "jobs")
+GROUPS = ("data", "train", "runs", "jobs", "explain")
 
 
 class UserError(Exception):
@@ -34,7 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1") if os.environ.get("NEWSCLF_OFFLINE") else None
     parser = build_parser()
     args = parser.parse_args(argv)
     from newsclf.config import ConfigError

@@ -145,6 +145,8 @@ class RunConfig:
         if self.model == "transformer" and self.strategy == "hybrid" and self.epochs is not None \
                 and self.head_epochs >= self.epochs:
             raise ConfigError("head_epochs", f"hybrid needs head_epochs < epochs ({self.head_epochs} >= {self.epochs})")
+        if self.model == "transformer" and not str(self.pretrained).strip():
+            raise ConfigError("pretrained", "give a hub id (e.g. distilbert-base-uncased) or a local model directory")
         if self.name and not _safe_name(self.name):
             raise ConfigError("name", "use letters, digits, '-', '_' and '.' only (max 64 characters)")
 

@@ -36,6 +36,10 @@ class EvalReport:
 
 def compute_report(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str]) -> EvalReport:
     labels = list(range(len(label_names)))
+    if len(y_true) == 0:  # sklearn refuses empty arrays; an empty split scores 0 with an all-zero confusion
+        return EvalReport(0.0, 0.0, 0.0, 0.0, 0.0, 0,
+                          [{"label": name, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0} for name in label_names],
+                          [[0] * len(labels) for _ in labels])
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     pm, rm, fm, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
     _, _, fw, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)

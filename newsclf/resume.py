@@ -62,8 +62,22 @@ def load_model_weights(directory: Path, model: torch.nn.Module) -> None:
 
 
 def restore_optimizer_and_rng(directory: Path, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
+    restore_optimizer(directory, optimizer, meta)
+    restore_rng(directory, meta)
+
+
+def restore_optimizer(directory: Path, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
+    """Moments, step counts and group hyper-parameters of the phase that was running."""
     tensors = load_file(str(Path(directory) / OPTIM), device="cpu")
     _unflatten_optimizer(optimizer, tensors, meta["optimizer"])
+
+
+def restore_rng(directory: Path, meta: dict[str, Any]) -> None:
+    """torch (CPU and CUDA), numpy and Python RNG states as they were when last/ was written.
+
+    Needed even when a new phase starts on resume: dropout draws from the torch RNG.
+    """
+    tensors = load_file(str(Path(directory) / OPTIM), device="cpu")
     torch.set_rng_state(tensors["rng.torch_cpu"])
     if torch.cuda.is_available():
         states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.torch_cuda_")]

@@ -178,6 +178,8 @@ def _train_torch(cfg: RunConfig, data, run_dir: Path, device, dist, resume: bool
     last = run_dir / store.LAST
     if resume:
         _restore(trainer, last, resume_mod)
+        if dist.is_main:
+            (run_dir / store.STOP).unlink(missing_ok=True)  # the stop request that interrupted it is served
     seconds_before = float(trainer.state.__dict__.get("train_seconds", 0.0))
     start = time.perf_counter()
     for event in trainer.fit():
@@ -208,10 +210,11 @@ def _restore(trainer, last: Path, resume_mod) -> None:
     trainer.state.__dict__["train_seconds"] = train_seconds
     phase_now, _ = trainer.phase_of_epoch(trainer.state.epoch)
     trainer.start_phase(phase_now)
-    if phase_now == saved["phase_index"]:
-        resume_mod.restore_optimizer_and_rng(last, trainer.optimizer, meta)
+    if phase_now == saved["phase_index"]:  # else a new phase starts with a fresh optimizer, as uninterrupted
+        resume_mod.restore_optimizer(last, trainer.optimizer, meta)
         trainer.scheduler.last_epoch = int(meta["scheduler_step"])
         trainer.scheduler._last_lr = [g["lr"] for g in trainer.optimizer.param_groups]
+    resume_mod.restore_rng(last, meta)  # always: dropout of the next epoch draws from it
     trainer.state.phase_index = phase_now
 
 

@@ -110,6 +110,8 @@ class Trainer:
         self.phases: list[Phase] = phases(family, cfg)
         self.state = TrainState()
         self.use_cuda = device.type == "cuda"
+        if self.use_cuda:
+            torch.backends.cuda.matmul.allow_tf32 = True  # the few fp32 matmuls outside autocast
         self.loader = batching.train_loader(
             train_ids, train_labels, cfg.batch_size, pad_id, cfg.seed, dist.world, dist.rank,
             num_workers=cfg.num_workers if cfg.num_workers is not None else (2 if self.use_cuda else 0),

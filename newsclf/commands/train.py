@@ -50,6 +50,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume = False
     if args.resume:
         run_dir = store.resolve_run(args.resume, runs_dir)
+        if not (run_dir / store.LAST / "state.json").is_file():
+            raise UserError(f"resume: run {run_dir.name} has no last/ checkpoint (it never finished an epoch); "
+                            "start a new run")
         cfg = _prepared_config(run_dir)
         wanted = RunConfig(**{**cfg.to_dict(), **given}).resolved()
         diff = sorted(k for k, v in wanted.fingerprint().items() if cfg.fingerprint().get(k) != v)

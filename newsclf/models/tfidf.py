@@ -78,6 +78,8 @@ def fit(cfg, texts: Sequence[str], labels: np.ndarray, num_labels: int,
         clf = LogisticRegression(C=1.0 / cfg.alpha, max_iter=300, random_state=cfg.seed,
                                  class_weight="balanced" if cfg.class_balance else None).fit(X, labels)
         weights, bias = clf.coef_, clf.intercept_
+        if len(clf.classes_) == 2:  # binary: one row for classes_[1]; softmax([-z/2, z/2]) == sigmoid(z)
+            weights, bias = np.vstack([-weights / 2, weights / 2]), np.concatenate([-bias / 2, bias / 2])
     coef = np.zeros((num_labels, X.shape[1]), dtype=np.float32)
     intercept = np.full(num_labels, -1e4, dtype=np.float32)  # a class absent from training is never predicted
     coef[clf.classes_] = weights

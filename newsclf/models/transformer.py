@@ -25,28 +25,65 @@ ENCODER_FILE = "newsclf_encoder.json"
 LAYER_RE = re.compile(r"\.(?:layer|layers|block)\.(\d+)\.")
 
 
-class ModelLoadError(ValueError):
-    """The pretrained model cannot be loaded; the message says how to use a local directory."""
+class ModelLoadError(ConfigError):
+    """The pretrained model cannot be loaded; the message says how to use a local directory.
+
+    A ConfigError on field `pretrained`, so the CLI prints it as a one-line error (exit code 2).
+    """
+
+    def __init__(self, message: str):
+        super().__init__("pretrained", message)
 
 
 # ---- loading ---------------------------------------------------------------------------------
 def _load_error(name: str, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
-        f"pretrained: cannot load {name!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+        f"cannot load {name!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
         "Without access to the Hugging Face hub, download the model once elsewhere "
         "(e.g. `AutoModelForSequenceClassification.from_pretrained(name).save_pretrained(DIR)` plus the tokenizer) "
         "and pass --pretrained DIR, a local directory with config.json and the weights")
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no", "off")
+
+
+def looks_like_path(name: str) -> bool:
+    """A hub id is `name` or `org/name`; anything else (absolute, ./, ~, a/b/c) is meant as a directory."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A TCP connection to the hub endpoint (or the HTTPS proxy) within `timeout` seconds.
+
+    Without it, a download attempt retries for about a minute before failing.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _from_pretrained(loader, name: str, **kwargs):
     """Load from a local dir, else from the local HF cache, else (unless offline) from the hub."""
     if Path(name).expanduser().is_dir():
         return loader.from_pretrained(str(Path(name).expanduser()), **kwargs)
+    if looks_like_path(name):
+        raise _load_error(name, FileNotFoundError(f"no such directory: {Path(name).expanduser()}"))
     try:
         return loader.from_pretrained(name, local_files_only=True, **kwargs)
     except Exception as exc:  # noqa: BLE001 - transformers raises OSError/ValueError/EnvironmentError variants
-        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        if _offline():
             raise _load_error(name, exc) from None
+        if not hub_reachable():
+            raise _load_error(name, ConnectionError("the Hugging Face hub is unreachable and the model is not cached")) from None
     try:
         return loader.from_pretrained(name, **kwargs)
     except Exception as exc:  # noqa: BLE001
@@ -97,14 +134,28 @@ class HFEncoder:
         tok = self.tokenizer
         if self.truncation == "head":
             return tok(list(texts), truncation=True, max_length=self.max_len)["input_ids"]
-        body = self.max_len - tok.num_special_tokens_to_add()
+        prefix, suffix = self._special_frame()
+        body = self.max_len - len(prefix) - len(suffix)
         head = body // 4  # 128 head + 382 tail at 512 (Sun et al., 2019)
         out = []
         for ids in tok(list(texts), add_special_tokens=False)["input_ids"]:
             if len(ids) > body:
                 ids = ids[:head] + ids[len(ids) - (body - head):]
-            out.append(tok.build_inputs_with_special_tokens(ids))
+            out.append(prefix + ids + suffix)
         return out
+
+    def _special_frame(self) -> tuple[list[int], list[int]]:
+        """Special tokens around one sequence ([CLS] ... [SEP] for BERT), read off the tokenizer's own template.
+
+        transformers 5 tokenizers no longer have build_inputs_with_special_tokens.
+        """
+        tok = self.tokenizer
+        full = tok("hello")["input_ids"]
+        bare = tok("hello", add_special_tokens=False)["input_ids"]
+        for i in range(len(full) - len(bare) + 1):
+            if full[i:i + len(bare)] == bare:
+                return full[:i], full[i + len(bare):]
+        return [], []
 
     def fingerprint(self) -> str:
         backend = getattr(self.tokenizer, "backend_tokenizer", None)

@@ -1,0 +1,464 @@
+"""Why did a model decide as it did: attributions aligned to the words of the original text.
+
+    explain(predictor, text, method=None, target=None, ...) -> Attribution
+
+Methods per run kind (`available_methods`):
+  tfidf        contributions  exact weight x tf-idf value per feature (for a linear model this IS
+                              Integrated Gradients from an all-zero baseline, so "ig" is accepted)
+  bilstm       ig, attention  Captum LayerIntegratedGradients on `model.embedding` (baseline: PAD
+                              ids, real mask); the attention-pooling weights
+  transformer  ig, attention, rollout
+                              LayerIntegratedGradients on the word embeddings (baseline
+                              [CLS] PAD ... PAD [SEP], real mask); [CLS] attention of one layer and
+                              head (or the mean of heads); attention rollout across layers
+IG explains the target class's logit (TF-IDF: its decision score), so the scores sum to
+f(input) - f(baseline) up to the reported convergence `delta`.
+
+Alignment: every model's token scores are summed onto `text.word_spans(text)` words by
+character overlap (a token spanning several words is split in proportion to the characters it
+covers), so explanations of all models line up. Scores of tokens on no word (special tokens,
+punctuation) are summed in `unaligned`. Words the model never saw (truncation) get score None
+and `seen` False. TF-IDF: each occurrence of a feature gets contribution / count; a bigram's
+share is split equally over its two words; stop words and out-of-vocabulary words get 0.
+
+Shared (cached) models are never mutated: Captum hooks and the eager attention implementation
+live on a private module copy that shares the weights, guarded by its own lock.
+"""
+from __future__ import annotations
+
+import bisect
+import copy
+import re
+import threading
+import weakref
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from newsclf.predict import InputError, Predictor
+from newsclf.text import PAD_ID, word_spans
+
+METHODS: dict[str, tuple[str, ...]] = {"tfidf": ("contributions",), "bilstm": ("ig", "attention"),
+                                       "transformer": ("ig", "attention", "rollout")}
+SIGNED_METHODS = ("ig", "contributions")
+METHOD_NAMES = {"ig": "Integrated gradients", "attention": "Attention", "rollout": "Attention rollout",
+                "contributions": "Exact contributions"}
+DEFAULT_STEPS = 32
+MAX_BATCH_TOKENS = 8192  # IG chunk size (steps x tokens) that bounds activation memory
+
+
+@dataclass
+class Attribution:
+    """One explanation: `scores[i]` belongs to `words[i]` at `offsets[i]` of the original text.
+
+    `scores` are None for words the model never saw. For signed methods (ig, contributions)
+    positive means "pushes towards `target`"; attention scores are non-negative weights.
+    """
+
+    run_id: str
+    model: str  # run kind: tfidf | bilstm | transformer
+    method: str  # ig | attention | rollout | contributions
+    target: int
+    label_names: list[str]
+    probabilities: list[float]
+    words: list[str]
+    offsets: list[tuple[int, int]]
+    scores: list[float | None]
+    seen: list[bool]
+    delta: float | None = None  # IG convergence delta: sum(attributions) - (f(input) - f(baseline))
+    f_input: float | None = None  # explained score (target logit / decision score) on the input
+    f_baseline: float | None = None  # ... on the baseline (TF-IDF: the intercept)
+    unaligned: float = 0.0  # score on tokens that lie on no word ([CLS], [SEP], punctuation)
+    n_steps: int | None = None
+    layer: int | None = None  # attention: 0-based layer
+    head: int | None = None  # attention: head, None = mean over heads
+    n_tokens: int = 0  # tokens the model read (special tokens included)
+    max_len: int | None = None
+    unseen_spans: list[tuple[int, int]] = field(default_factory=list)  # character ranges never seen
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def signed(self) -> bool:
+        return self.method in SIGNED_METHODS
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def target_label(self) -> str:
+        return self.label_names[self.target]
+
+    @property
+    def predicted_label(self) -> str:
+        return self.label_names[self.predicted]
+
+    def score_array(self) -> np.ndarray:
+        """Scores as float64 with NaN for unseen words."""
+        return np.array([np.nan if s is None else s for s in self.scores], dtype=np.float64)
+
+    def top_words(self, k: int = 10, sign: int = 1) -> list[tuple[str, float]]:
+        """The k strongest word forms (lower-cased, summed over occurrences); sign -1 = most negative."""
+        totals: dict[str, float] = {}
+        for w, s in zip(self.words, self.scores):
+            if s is not None:
+                totals[w.lower()] = totals.get(w.lower(), 0.0) + s
+        items = [(w, s) for w, s in totals.items() if s * sign > 0]
+        return sorted(items, key=lambda kv: -kv[1] * sign)[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field plus target_label, predicted, predicted_label."""
+        d = asdict(self)
+        d["offsets"] = [list(o) for o in self.offsets]
+        d["unseen_spans"] = [list(o) for o in self.unseen_spans]
+        d.update(target_label=self.target_label, predicted=self.predicted, predicted_label=self.predicted_label)
+        return d
+
+
+# ---- entry points ----------------------------------------------------------------------------
+def available_methods(kind: str) -> tuple[str, ...]:
+    return METHODS.get(kind, ())
+
+
+def resolve_method(kind: str, method: str | None) -> str:
+    """The method to run for this kind: the default when None; "ig" on TF-IDF = its exact contributions."""
+    methods = available_methods(kind)
+    if not methods:
+        raise InputError(f"model: cannot explain a {kind!r} run")
+    if method is None:
+        return methods[0]
+    if kind == "tfidf" and method == "ig":
+        return "contributions"
+    if method not in methods:
+        raise InputError(f"method: a {kind} run has no {method!r} explanation; it offers: {', '.join(methods)}")
+    return method
+
+
+def resolve_target(target: int | str | None, label_names: Sequence[str]) -> int | None:
+    """A class index from an index, a numeric string or a class name (case-insensitive); None stays None."""
+    if target is None or (isinstance(target, str) and not target.strip()):
+        return None
+    if isinstance(target, (int, np.integer)) or (isinstance(target, str) and target.strip().isdigit()):
+        idx = int(target)
+        if not 0 <= idx < len(label_names):
+            raise InputError(f"target: class index {idx} is out of range (0..{len(label_names) - 1})")
+        return idx
+    lowered = [n.lower() for n in label_names]
+    if str(target).strip().lower() in lowered:
+        return lowered.index(str(target).strip().lower())
+    raise InputError(f"target: {target!r} is not a class of this run (classes: {', '.join(label_names)})")
+
+
+def explain(predictor: Predictor, text: str, method: str | None = None, target: int | str | None = None, *,
+            layer: int | None = None, head: int | None = None, n_steps: int = DEFAULT_STEPS,
+            internal_batch_size: int | None = None) -> Attribution:
+    """Explain `predictor`'s decision on `text` for `target` (default: the predicted class).
+
+    Raises InputError for empty text, text with no words, an unknown method/target/layer/head.
+    `layer` (default: last) and `head` (default: mean of heads) apply to transformer attention.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("text: is empty; give some text to explain")
+    if not word_spans(text):
+        raise InputError("text: has no words (letters or digits) to explain")
+    method = resolve_method(predictor.kind, method)
+    target_idx = resolve_target(target, predictor.label_names)
+    if n_steps < 1:
+        raise InputError("steps: must be a positive integer")
+    if predictor.kind == "tfidf":
+        return _explain_tfidf(predictor, text, target_idx)
+    if predictor.kind == "bilstm":
+        return _explain_bilstm(predictor, text, method, target_idx, n_steps, internal_batch_size)
+    return _explain_transformer(predictor, text, method, target_idx, layer, head, n_steps, internal_batch_size)
+
+
+# ---- alignment -------------------------------------------------------------------------------
+def align_to_words(words: Sequence[tuple[str, int, int]], token_spans: Sequence[tuple[int, int]],
+                   token_scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sum token scores onto words by character overlap: (word scores (W,), word hit (W,) bool, unaligned)."""
+    starts = [s for _, s, _ in words]
+    scores = np.zeros(len(words), dtype=np.float64)
+    hit = np.zeros(len(words), dtype=bool)
+    unaligned = 0.0
+    for (ts, te), value in zip(token_spans, token_scores):
+        overlaps = []
+        j = max(bisect.bisect_right(starts, ts) - 1, 0)
+        while te > ts and j < len(words) and words[j][1] < te:
+            ov = min(te, words[j][2]) - max(ts, words[j][1])
+            if ov > 0:
+                overlaps.append((j, ov))
+            j += 1
+        if not overlaps:
+            unaligned += float(value)
+            continue
+        total = sum(ov for _, ov in overlaps)
+        for j, ov in overlaps:
+            scores[j] += float(value) * ov / total
+            hit[j] = True
+    return scores, hit, unaligned
+
+
+def _record(predictor: Predictor, text: str, method: str, target: int, probs: np.ndarray,
+            token_spans, token_scores, seen_spans, **extra) -> Attribution:
+    """Align token scores to the words of `text`; words overlapping no span in `seen_spans` are unseen."""
+    words = word_spans(text)
+    scores, _, unaligned = align_to_words(words, token_spans, token_scores)
+    _, seen, _ = align_to_words(words, seen_spans, np.zeros(len(seen_spans)))
+    unseen_spans: list[tuple[int, int]] = []
+    for i, (_, s, e) in enumerate(words):
+        if not seen[i]:
+            if i > 0 and not seen[i - 1]:
+                unseen_spans[-1] = (unseen_spans[-1][0], e)
+            else:
+                unseen_spans.append((s, e))
+    notes = list(extra.pop("notes", []))
+    if unseen_spans:
+        n_unseen = int((~seen).sum())
+        notes.append(f"{n_unseen} of {len(words)} words lie beyond the model's {predictor.max_len}-token limit "
+                     "and were never seen")
+    return Attribution(
+        run_id=predictor.run_id, model=predictor.kind, method=method, target=int(target),
+        label_names=list(predictor.label_names), probabilities=[float(p) for p in probs],
+        words=[w for w, _, _ in words], offsets=[(s, e) for _, s, e in words],
+        scores=[float(v) if ok else None for v, ok in zip(scores, seen)], seen=[bool(x) for x in seen],
+        unaligned=float(unaligned), unseen_spans=unseen_spans, notes=notes, max_len=predictor.max_len, **extra)
+
+
+# ---- TF-IDF ----------------------------------------------------------------------------------
+def tfidf_token_contributions(model, text: str, target: int) -> tuple[list[tuple[int, int]], list[float], float, float]:
+    """(token char spans, token scores, unaligned, bias): each feature's exact contribution spread
+    over its occurrences, a bigram's share split equally over its words."""
+    vec = model.vectorizer
+    names, contribs, bias = model.contributions(text, target)
+    by_feature = dict(zip(names, contribs.tolist()))
+    preprocess = vec.build_preprocessor()
+    stop = vec.get_stop_words() or frozenset()
+    pattern = re.compile(vec.token_pattern)
+    toks = [(preprocess(m.group(1) if pattern.groups else m.group(0)), m.span(1 if pattern.groups else 0))
+            for m in pattern.finditer(text)]
+    toks = [(t, span) for t, span in toks if t not in stop]  # sklearn drops stop words before n-grams
+    lo, hi = vec.ngram_range
+    occurrences: dict[str, list[list[tuple[int, int]]]] = {}
+    for n in range(lo, hi + 1):
+        for i in range(len(toks) - n + 1):
+            gram = " ".join(t for t, _ in toks[i:i + n])
+            if gram in by_feature:
+                occurrences.setdefault(gram, []).append([span for _, span in toks[i:i + n]])
+    spans: list[tuple[int, int]] = []
+    scores: list[float] = []
+    unaligned = 0.0
+    for name, value in by_feature.items():
+        occ = occurrences.get(name)
+        if not occ:  # a feature our scan cannot place (exotic preprocessing): keep the sum exact
+            unaligned += value
+            continue
+        for grams in occ:
+            for span in grams:
+                spans.append(span)
+                scores.append(value / len(occ) / len(grams))
+    return spans, scores, unaligned, bias
+
+
+def _explain_tfidf(predictor: Predictor, text: str, target: int | None) -> Attribution:
+    model = predictor.model
+    decision = model.decision_function([text])[0]
+    probs = predictor.predict_proba([text])[0]
+    target = int(np.argmax(decision)) if target is None else target
+    spans, scores, unaligned, bias = tfidf_token_contributions(model, text, target)
+    everything = [(0, len(text))]
+    rec = _record(predictor, text, "contributions", target, probs, spans, scores, everything,
+                  f_input=float(decision[target]), f_baseline=bias)
+    rec.unaligned += unaligned
+    if not spans and not unaligned:
+        rec.notes.append("no word of this text is in the model's vocabulary: only the bias decides")
+    return rec
+
+
+# ---- torch models: private copies, guards ---------------------------------------------------
+_COPIES: "weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, threading.Lock]]]" = weakref.WeakKeyDictionary()
+_COPIES_GUARD = threading.Lock()
+
+
+def private_copy(model, attn_implementation: str | None = None, lock: Any = None):
+    """(copy, lock): a module copy sharing `model`'s weights (no extra weight memory), in eval mode,
+    with its own attention implementation; hooks on it never touch the shared model."""
+    with _COPIES_GUARD:
+        entry = _COPIES.setdefault(model, {})
+        key = attn_implementation or "same"
+        if key not in entry:
+            with lock if lock is not None else nullcontext():
+                memo = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+                clone = copy.deepcopy(model, memo).eval()
+            if attn_implementation:
+                clone.set_attn_implementation(attn_implementation)
+            entry[key] = (clone, threading.Lock())
+        return entry[key]
+
+
+def _on_cuda(model) -> bool:
+    return next(model.parameters()).device.type == "cuda"
+
+
+def rnn_guard(model):
+    """cuDNN RNN backward only works in training mode: disable cuDNN for LSTMs on CUDA."""
+    import torch
+
+    if _on_cuda(model) and any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
+        return torch.backends.cudnn.flags(enabled=False)
+    return nullcontext()
+
+
+def _chunk(n_steps: int, n_tokens: int, internal_batch_size: int | None) -> int:
+    if internal_batch_size:
+        return max(1, int(internal_batch_size))
+    return max(1, min(n_steps, MAX_BATCH_TOKENS // max(n_tokens, 1)))
+
+
+def integrated_gradients(model, layer, input_ids, baseline_ids, attention_mask, target: int | None,
+                         n_steps: int, internal_batch_size: int | None):
+    """LayerIntegratedGradients of the target logit on `layer`: (token scores (T,), delta,
+    probabilities (C,), f(input), f(baseline), target). fp32, eval mode, no autocast."""
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    def forward(ids, mask):
+        return model(input_ids=ids, attention_mask=mask).logits.float()
+
+    with rnn_guard(model):
+        with torch.no_grad():
+            logits = forward(torch.cat([input_ids, baseline_ids]), attention_mask.repeat(2, 1))
+        target = int(logits[0].argmax()) if target is None else target
+        lig = LayerIntegratedGradients(forward, layer)
+        attr, delta = lig.attribute(input_ids, baselines=baseline_ids, target=target,
+                                    additional_forward_args=(attention_mask,), n_steps=n_steps,
+                                    internal_batch_size=_chunk(n_steps, input_ids.shape[1], internal_batch_size),
+                                    return_convergence_delta=True)
+    scores = attr.sum(-1)[0].detach().cpu().double().numpy()  # (T,): sum over the embedding dimension
+    probs = torch.softmax(logits[0], -1).cpu().numpy()
+    return scores, float(delta.item()), probs, float(logits[0, target]), float(logits[1, target]), target
+
+
+# ---- BiLSTM ----------------------------------------------------------------------------------
+def _explain_bilstm(predictor: Predictor, text: str, method: str, target: int | None, n_steps: int,
+                    internal_batch_size: int | None) -> Attribution:
+    import torch
+
+    ids, spans = predictor.encoder.encode_with_spans(text)
+    model, copy_lock = private_copy(predictor.model)
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([ids], dtype=torch.long, device=device)
+    mask = torch.ones_like(input_ids)
+    extra: dict[str, Any] = {"n_tokens": len(ids)}
+    with copy_lock:
+        if method == "ig":
+            scores, delta, probs, f_in, f_base, target = integrated_gradients(
+                model, model.embedding, input_ids, torch.full_like(input_ids, PAD_ID), mask, target, n_steps,
+                internal_batch_size)
+            extra.update(delta=delta, f_input=f_in, f_baseline=f_base, n_steps=n_steps)
+        else:
+            with torch.no_grad():
+                out = model(input_ids=input_ids, attention_mask=mask)
+            probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
+            scores = out.attentions[0][0].double().cpu().numpy()  # (T,) pooling weights, sum 1
+            target = int(probs.argmax()) if target is None else target
+            extra["notes"] = ["attention does not depend on the class: the same weights serve every target"]
+    return _record(predictor, text, method, target, probs, spans, scores, spans, **extra)
+
+
+# ---- transformers ----------------------------------------------------------------------------
+def transformer_tokens(encoder, text: str) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]:
+    """(input ids with special tokens, char span per id ((0, 0) for specials), spans of the body tokens
+    the model sees), truncated as HFEncoder does (head, or head and tail)."""
+    tok = encoder.tokenizer
+    if not getattr(tok, "is_fast", False):
+        raise InputError("model: explanations need a fast (Rust) tokenizer with offset mapping")
+    body = tok(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    ids, offsets = list(body["input_ids"]), [tuple(o) for o in body["offset_mapping"]]
+    if not ids:
+        raise InputError("text: tokenizes to nothing for this model")
+    template = tok("a", return_special_tokens_mask=True)
+    first = template["special_tokens_mask"].index(0)
+    prefix, suffix = template["input_ids"][:first], template["input_ids"][first + 1:]
+    room = encoder.max_len - len(prefix) - len(suffix)
+    keep = list(range(len(ids)))
+    if len(ids) > room:
+        if getattr(encoder, "truncation", "head") == "head_tail":
+            head = room // 4  # as HFEncoder: 128 head + 382 tail at 512
+            keep = keep[:head] + keep[len(ids) - (room - head):]
+        else:
+            keep = keep[:room]
+    seen = [offsets[i] for i in keep]
+    full_ids = prefix + [ids[i] for i in keep] + suffix
+    full_spans = [(0, 0)] * len(prefix) + seen + [(0, 0)] * len(suffix)
+    return full_ids, full_spans, seen
+
+
+def _explain_transformer(predictor: Predictor, text: str, method: str, target: int | None, layer: int | None,
+                         head: int | None, n_steps: int, internal_batch_size: int | None) -> Attribution:
+    import torch
+
+    ids, spans, seen = transformer_tokens(predictor.encoder, text)
+    model, copy_lock = private_copy(predictor.model, None if method == "ig" else "eager")
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([ids], dtype=torch.long, device=device)
+    mask = torch.ones_like(input_ids)
+    extra: dict[str, Any] = {"n_tokens": len(ids)}
+    with copy_lock:
+        if method == "ig":
+            specials = torch.tensor([s == (0, 0) for s in spans], device=device)
+            baseline = torch.where(specials, input_ids, torch.full_like(input_ids, predictor.encoder.pad_id))
+            scores, delta, probs, f_in, f_base, target = integrated_gradients(
+                model, model.get_input_embeddings(), input_ids, baseline, mask, target, n_steps,
+                internal_batch_size)
+            extra.update(delta=delta, f_input=f_in, f_baseline=f_base, n_steps=n_steps)
+        else:
+            with torch.no_grad():
+                out = model(input_ids=input_ids, attention_mask=mask, output_attentions=True)
+            probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
+            target = int(probs.argmax()) if target is None else target
+            stack = torch.stack([a[0].float() for a in out.attentions]).cpu()  # (L, H, T, T)
+            att, layer, head = _attention_scores(stack, method, layer, head)
+            scores = att.double().numpy()
+            extra.update(layer=layer, head=head, notes=["attention does not depend on the class: the same "
+                                                        "weights serve every target"])
+    return _record(predictor, text, method, target, probs, spans, scores, seen, **extra)
+
+
+def _attention_scores(stack, method: str, layer: int | None, head: int | None):
+    """(L, H, T, T) attentions -> ([CLS] row (T,), layer, head) for one layer/head or the rollout."""
+    n_layers, n_heads = stack.shape[0], stack.shape[1]
+    if method == "rollout":
+        return attention_rollout(stack)[0], None, None
+    layer = n_layers - 1 if layer is None else int(layer)
+    if not -n_layers <= layer < n_layers:
+        raise InputError(f"layer: {layer} is out of range (0..{n_layers - 1})")
+    layer %= n_layers
+    if head is not None and not 0 <= int(head) < n_heads:
+        raise InputError(f"head: {head} is out of range (0..{n_heads - 1})")
+    att = stack[layer].mean(0) if head is None else stack[layer, int(head)]
+    return att[0], layer, None if head is None else int(head)
+
+
+def attention_rollout(stack):
+    """Abnar & Zuidema (2020): per layer 0.5 * mean-over-heads attention + 0.5 * I, rows renormalised,
+    multiplied from the first layer up. (L, H, T, T) -> (T, T); row i = how much token i draws from each input."""
+    import torch
+
+    n_tokens = stack.shape[-1]
+    eye = torch.eye(n_tokens, dtype=stack.dtype)
+    rollout = eye
+    for att in stack:
+        a = 0.5 * att.mean(0) + 0.5 * eye
+        a = a / a.sum(-1, keepdim=True)
+        rollout = a @ rollout
+    return rollout
+
+
+def explain_locked(predictor: Predictor, text: str, lock: Any = None, **kwargs) -> Attribution:
+    """`explain` where creating the private model copy happens under `lock` (a shared model's lock)."""
+    if lock is None or predictor.kind == "tfidf":
+        return explain(predictor, text, **kwargs)
+    private_copy(predictor.model, None if kwargs.get("method") in (None, "ig") else "eager", lock=lock)
+    return explain(predictor, text, **kwargs)

@@ -1,0 +1,122 @@
+"""The live job panel: every job's state, progress, ETA, curves, log tail and Cancel.
+
+Job state lives only in the run directories (newsclf.jobs reads it); the panel is an
+`st.fragment(run_every=...)` that polls those files while any job is queued or running and
+asks for one full rerun (which re-creates it without a timer) once they are all terminal.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from newsclf import jobs, plots, store
+from newsclf.ui.common import load_metrics, runs_dir
+
+POLL_S = 1.5
+ACTIVE = ("queued", "running")
+_STATE_ICON = {"queued": ":material/hourglass_empty:", "running": ":material/sync:", "finished": ":material/check_circle:", "failed": ":material/cancel:", "cancelled": ":material/block:", "unknown": ":material/help:"}
+
+
+def list_jobs_safe() -> list[jobs.JobInfo]:
+    try:
+        return jobs.list_jobs(runs_dir())
+    except (OSError, ValueError) as exc:
+        st.warning(f"Could not read the job queue: {exc}")
+        return []
+
+
+def queue_summary(infos: list[jobs.JobInfo]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for info in infos:
+        counts[info.state] = counts.get(info.state, 0) + 1
+    return counts
+
+
+def render_queue_glance(limit: int = 5) -> None:
+    """Home's compact view: counts per state and the active jobs."""
+    infos = list_jobs_safe()
+    if not infos:
+        st.caption("No jobs yet.")
+        return
+    counts = queue_summary(infos)
+    st.write(" · ".join(f"{_STATE_ICON.get(k, '')} {k}: **{v}**" for k, v in sorted(counts.items())))
+    rows = [{"job": i.id, "model": i.model, "state": i.state, "progress %": i.progress.get("percent"),
+             "queue position": i.queue_position} for i in infos[:limit]]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _fmt_eta(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or seconds < 0:
+        return "–"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+def _render_job(info: jobs.JobInfo, expanded: bool) -> None:
+    icon = _STATE_ICON.get(info.state, "")
+    with st.expander(f"{icon} {info.id} — {info.model} — {info.state}", expanded=expanded):
+        prog = info.progress or {}
+        percent = float(prog.get("percent") or (100.0 if info.state == "finished" else 0.0))
+        st.progress(min(max(percent / 100.0, 0.0), 1.0), text=f"{percent:.0f}%")
+        cols = st.columns(4)
+        cols[0].metric("State", info.state)
+        cols[1].metric("ETA", _fmt_eta(prog.get("eta_s")) if info.state == "running" else "–")
+        last = prog.get("last_epoch") or {}
+        cols[2].metric("Epoch", f"{prog.get('epoch', last.get('epoch', '–'))}")
+        val_acc = last.get("val_acc")
+        cols[3].metric("Val acc", f"{val_acc:.3f}" if isinstance(val_acc, (int, float)) else "–")
+        if info.queue_position:
+            st.caption(f"Position {info.queue_position} in the queue ({info.slot} slot).")
+        if info.reason and info.state == "failed":
+            st.error(f"Reason: {info.reason}")
+        elif info.reason and info.state == "cancelled":
+            st.caption(f"Reason: {info.reason}")
+        events = load_metrics(info.path)
+        if events:
+            st.plotly_chart(plots.plot_live_curves(events), width="stretch", key=f"live-{info.id}")
+        try:
+            tail = jobs.tail_log(info.id, 15, runs_dir())
+        except (store.RunNotFoundError, OSError):
+            tail = ""
+        st.code(tail or "(no log yet)", language=None)
+        if not info.terminal:
+            if info.cancel_requested:
+                st.caption("Cancel requested; the job stops at the next step.")
+            elif st.button("Cancel", key=f"cancel-{info.id}", type="secondary"):
+                try:
+                    jobs.cancel(info.id, runs_dir())
+                    st.toast(f"Cancel requested for {info.id}")
+                except (store.RunNotFoundError, OSError, ValueError) as exc:
+                    st.error(f"Could not cancel: {exc}")
+
+
+def _panel_body(limit: int, was_polling: bool) -> None:
+    infos = list_jobs_safe()
+    if not infos:
+        st.info("No jobs yet: fill in the form and press **Start**.")
+    for i, info in enumerate(infos[:limit]):
+        _render_job(info, expanded=i < 3 or not info.terminal)
+    if len(infos) > limit:
+        st.caption(f"{len(infos) - limit} older jobs not shown.")
+    active = any(i.state in ACTIVE for i in infos)
+    st.caption(f"Updated {time.strftime('%H:%M:%S')}" + (" · refreshing live" if active else ""))
+    if was_polling and not active:
+        st.rerun(scope="app")  # all terminal: rebuild the panel without a timer
+
+
+def render_jobs_panel(limit: int = 10) -> None:
+    """The live panel; polls every POLL_S seconds only while some job is queued or running."""
+    try:
+        active = any(i.state in ACTIVE for i in jobs.list_jobs(runs_dir(), reconcile=False))
+    except (OSError, ValueError):
+        active = False
+    polling = POLL_S if active else None
+
+    @st.fragment(run_every=polling)
+    def panel() -> None:
+        _panel_body(limit, was_polling=polling is not None)
+
+    panel()

@@ -1,0 +1,164 @@
+"""The training form, built from RunConfig's fields, their help and MODEL_DEFAULTS.
+
+Values are validated live with RunConfig.resolved(); the message of a ConfigError appears right
+under the field it names. Start submits a job with newsclf.jobs.submit (the only way the UI trains).
+"""
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+from typing import Any
+
+import streamlit as st
+
+from newsclf import jobs
+from newsclf.config import MODEL_DEFAULTS, MODELS, PRESETS, ConfigError, RunConfig
+from newsclf.ui.common import device_info, runs_dir
+
+CUSTOM = "Custom"
+HIDDEN = {"data_home", "model"}
+BASIC = {"name", "epochs", "batch_size", "lr", "max_len", "pretrained", "strategy", "classifier", "alpha",
+         "embed_dim", "hidden_size", "num_layers", "ngram_max", "max_features", "glove", "head_epochs"}
+TORCH_ONLY = {"epochs", "batch_size", "lr", "weight_decay", "warmup", "grad_clip", "grad_accum", "max_len",
+              "class_balance", "eval_batch_size", "num_workers", "device"}
+
+
+def _family(help_text: str) -> str | None:
+    head = help_text.split(":", 1)[0].split(" ", 1)[0]
+    return head if head in MODELS else None
+
+
+def form_fields(model: str) -> list[Any]:
+    """The RunConfig fields that matter for `model`, in declaration order."""
+    out = []
+    for f in fields(RunConfig):
+        if f.name in HIDDEN:
+            continue
+        family = _family(f.metadata.get("help", ""))
+        if family is not None and family != model:
+            continue
+        if model == "tfidf" and f.name in TORCH_ONLY:
+            continue
+        out.append(f)
+    return out
+
+
+def field_default(f, model: str, preset: dict[str, Any]) -> Any:
+    if f.name in preset:
+        return preset[f.name]
+    value = f.default if f.default is not MISSING else None
+    if value is None:
+        value = MODEL_DEFAULTS[model].get(f.name)
+    return value
+
+
+def _kind(f) -> type:
+    text = str(f.type)
+    for name, kind in (("bool", bool), ("int", int), ("float", float)):
+        if text.startswith(name):
+            return kind
+    return str
+
+
+def _widget(f, default: Any, key: str) -> Any:
+    label = f.name.replace("_", " ")
+    help_text = f.metadata.get("help", "")
+    kind = _kind(f)
+    if "choices" in f.metadata:
+        choices = list(f.metadata["choices"])
+        index = choices.index(default) if default in choices else 0
+        return st.selectbox(label, choices, index=index, key=key, help=help_text)
+    if kind is bool:
+        return st.checkbox(label, value=bool(default), key=key, help=help_text)
+    if kind is int:
+        return st.number_input(label, value=None if default is None else int(default), step=1, key=key,
+                               help=help_text, placeholder="auto")
+    if kind is float:
+        return st.number_input(label, value=None if default is None else float(default), key=key, format="%g",
+                               help=help_text, placeholder="auto",
+                               step=_float_step(default))
+    return st.text_input(label, value="" if default is None else str(default), key=key, help=help_text)
+
+
+def _float_step(default: Any) -> float:
+    if not default:
+        return 0.01
+    mag = abs(float(default))
+    return float(10.0 ** int(f"{mag:e}".split("e")[1]))
+
+
+def render_train_form() -> None:
+    """Preset + fields + GPU choice + Start; a started job appears in the live panel below."""
+    preset_name = st.selectbox("Preset (the study's configurations)", [*PRESETS, CUSTOM], key="train.preset",
+                               help="Presets fill the form; every field can still be changed.")
+    preset = dict(PRESETS.get(preset_name, {}))
+    model = st.selectbox("model", MODELS, index=MODELS.index(preset.get("model", "tfidf")),
+                         key=f"train.{preset_name}.model", help=RunConfig.__dataclass_fields__["model"].metadata["help"])
+    if model != preset.get("model", model):
+        preset = {}
+    values: dict[str, Any] = {"model": model}
+    slots: dict[str, Any] = {}
+    basic = [f for f in form_fields(model) if f.name in BASIC]
+    advanced = [f for f in form_fields(model) if f.name not in BASIC]
+    for group, container in ((basic, st.container()), (advanced, st.expander("Advanced options"))):
+        with container:
+            cols = st.columns(3)
+            for i, f in enumerate(group):
+                with cols[i % 3]:
+                    values[f.name] = _widget(f, field_default(f, model, preset), f"train.{preset_name}.{model}.{f.name}")
+                    slots[f.name] = st.empty()
+    gpus, nproc = _gpu_choice(model, values.get("device", "auto"))
+    cfg, error = validate_values(values)
+    if error is not None:
+        _show_error(slots, error)
+    if st.button("Start", type="primary", disabled=error is not None, key="train.start"):
+        _start(cfg, gpus, nproc, slots)
+
+
+def validate_values(values: dict[str, Any]) -> tuple[RunConfig | None, ConfigError | None]:
+    """Build and resolve a RunConfig from widget values; empty strings/None fall back to defaults."""
+    clean = {k: v for k, v in values.items() if v is not None}
+    if clean.get("name", None) == "":
+        clean.pop("name")
+    try:
+        cfg = RunConfig(**clean).resolved()
+    except ConfigError as exc:
+        return None, exc
+    except (TypeError, ValueError) as exc:
+        return None, ConfigError("arguments", str(exc))
+    return cfg, None
+
+
+def _gpu_choice(model: str, device: str) -> tuple[list[str] | None, int | None]:
+    dev = device_info()
+    if model == "tfidf":
+        st.caption("TF-IDF trains on the CPU.")
+        return None, None
+    if not dev["gpu_ids"]:
+        st.caption("No GPU visible to jobs: this job runs on the CPU.")
+        return None, None
+    labels = {gid: f"{gid}: {dev['gpu_names'].get(gid, 'GPU')}" for gid in dev["gpu_ids"]}
+    chosen = st.multiselect("GPUs (empty = the next free GPU, or CPU with device cpu)", dev["gpu_ids"],
+                            format_func=labels.get, key="train.gpus", disabled=device == "cpu")
+    nproc = None
+    if len(chosen) > 1:
+        nproc = st.number_input("processes per node (torchrun)", min_value=1, max_value=len(chosen),
+                                value=len(chosen), step=1, key="train.nproc")
+    return (chosen or None), (int(nproc) if nproc else None)
+
+
+def _start(cfg: RunConfig, gpus: list[str] | None, nproc: int | None, slots: dict[str, Any]) -> None:
+    try:
+        info = jobs.submit(cfg, runs_dir(), gpus=gpus, nproc_per_node=nproc)
+    except ConfigError as exc:
+        _show_error(slots, exc)
+        return
+    except (OSError, ValueError) as exc:
+        st.error(f"Could not queue the job: {exc}")
+        return
+    st.success(f"Queued job `{info.id}` ({info.state}). Follow it in the live panel below.")
+
+
+def _show_error(slots: dict[str, Any], error: ConfigError) -> None:
+    """The message under the field it names (or above Start when the field has no widget)."""
+    where = slots.get(error.field)
+    (where if where is not None else st).error(str(error), icon=":material/warning:")

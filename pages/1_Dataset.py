@@ -1,0 +1,86 @@
+"""Dataset: summary tables, class distribution, document lengths, top words, sample documents, splits."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from newsclf import data, plots
+from newsclf.config import PROTOCOLS
+from newsclf.ui import common
+
+common.page_setup("Dataset", ":material/database:")
+st.title("Dataset")
+
+if not data.corpus_available(common.data_home()):
+    st.info("The corpus is not here yet: download or import it on the Home page.", icon=":material/info:")
+    common.nav_link("app.py", "Go to Home", ":material/home:")
+    st.stop()
+
+protocol = st.radio("Protocol", PROTOCOLS, horizontal=True, key="dataset.protocol",
+                    help="seed: headers/footers/quotes removed, short documents dropped; raw: as published")
+try:
+    stats = common.corpus_stats(protocol)
+    lengths = common.doc_lengths(protocol)
+except data.DataError as exc:
+    st.error(f"Cannot read the corpus: {exc}")
+    st.stop()
+
+st.subheader("Summary")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Documents (train + test)", f"{stats['n_docs']:,}")
+c2.metric("Words", f"{stats['total_words']:,}")
+c3.metric("Characters", f"{stats['total_chars']:,}")
+c4.metric("Classes", len(stats["class_counts"]))
+left, mid, right = st.columns(3)
+with left:
+    st.caption("Documents per class")
+    ccs = stats["class_count_stats"]
+    st.dataframe(pd.DataFrame([{"statistic": k, "value": v} for k, v in ccs.items()]).astype({"value": str}),
+                 hide_index=True, width="stretch")
+with mid:
+    st.caption("Words per document (whitespace tokens)")
+    st.dataframe(pd.DataFrame([{"statistic": k, "value": round(float(v), 2)} for k, v in stats["words_per_doc"].items()]),
+                 hide_index=True, width="stretch")
+with right:
+    st.caption(f"Split sizes ({protocol} protocol)")
+    st.dataframe(pd.DataFrame([{"split": k, "documents": v} for k, v in stats["splits"].items()]),
+                 hide_index=True, width="stretch")
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(plots.plot_class_distribution(stats["class_counts"]), width="stretch", key="dataset.classes")
+with right:
+    st.plotly_chart(plots.plot_length_histogram(lengths), width="stretch", key="dataset.lengths")
+    st.plotly_chart(plots.plot_split_sizes(stats["splits"], f"Split sizes ({protocol})"), width="stretch",
+                    key="dataset.splits")
+
+st.subheader("Top words per class")
+labels = list(stats["class_counts"])
+top = stats["top_words"]
+label = st.selectbox("Class", labels, key="dataset.top_class")
+left, right = st.columns([2, 3])
+with left:
+    st.plotly_chart(plots.plot_top_words(top.get(label, []), f"Top words: {label}"), width="stretch",
+                    key="dataset.topwords")
+with right:
+    st.dataframe(pd.DataFrame([{"class": k, "top words": ", ".join(w for w, _ in v)} for k, v in top.items()]),
+                 hide_index=True, width="stretch", height=560)
+
+st.subheader("Sample documents")
+c1, c2, c3 = st.columns([3, 1, 1])
+sample_label = c1.selectbox("Class", labels, key="dataset.sample_class")
+split = c2.selectbox("Split", ["train", "val", "test"], key="dataset.sample_split")
+n = c3.number_input("How many", min_value=1, max_value=20, value=3, key="dataset.sample_n")
+if "dataset.seed" not in st.session_state:
+    st.session_state["dataset.seed"] = 0
+if st.button("Show others", key="dataset.reshuffle"):
+    st.session_state["dataset.seed"] += 1
+try:
+    docs = data.sample_documents(sample_label, int(n), split, protocol, common.data_home(),
+                                 seed=st.session_state["dataset.seed"])
+except data.DataError as exc:
+    st.error(str(exc))
+    docs = []
+for doc in docs:
+    with st.expander(f"{doc.doc_id} — {doc.label}", expanded=len(docs) == 1):
+        common.show_document(doc.text, height=240)

@@ -1,0 +1,106 @@
+"""Playground: classify pasted text (or a test document) with two or more runs side by side."""
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import streamlit as st
+
+from newsclf import plots
+from newsclf.predict import InputError, validate_text
+from newsclf.ui import common, tables
+
+common.page_setup("Playground", ":material/science:")
+st.title("Playground")
+
+runs = common.finished()
+if not runs:
+    common.no_runs_message("the Playground")
+    st.stop()
+by_id = {r.run_id: r for r in runs}
+
+
+def _default_runs() -> list[str]:
+    """The newest run of each model kind, at most three."""
+    seen, out = set(), []
+    for r in runs:
+        if r.model not in seen:
+            seen.add(r.model)
+            out.append(r.run_id)
+    return out[:3] if len(out) >= 2 else [r.run_id for r in runs[:2]]
+
+
+chosen = st.multiselect("Runs (two or more to compare)", list(by_id), default=_default_runs(),
+                        format_func=lambda i: by_id[i].label, key="playground.runs")
+
+samples = common.sample_test_docs()
+if samples:
+    def _use_sample() -> None:
+        doc_id = st.session_state.get("playground.sample")
+        text = common.documents([doc_id]).get(doc_id, "") if doc_id else ""
+        st.session_state["playground.text"] = text
+
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    labels = dict(samples)
+    c1.selectbox("…or pick a test document", [d for d, _ in samples], key="playground.sample",
+                 format_func=lambda d: f"{d} (true: {labels[d]})")
+    c2.button("Use this document", on_click=_use_sample, key="playground.use_sample")
+
+raw = st.text_area("Text to classify", key="playground.text", height=200,
+                   placeholder="Paste a newsgroup post, an e-mail, any English text…")
+text, cut = tables.truncate(raw or "", tables.MAX_PASTE_CHARS)
+if cut:
+    st.warning(f"The text has {len(raw):,} characters; only the first {tables.MAX_PASTE_CHARS:,} are classified.",
+               icon=":material/content_cut:")
+try:
+    text = validate_text(text, "text")
+except InputError:
+    st.info("Paste some text above (or pick a test document) to see each run's prediction.", icon=":material/edit:")
+    st.stop()
+if not chosen:
+    st.info("Choose at least one run above.", icon=":material/info:")
+    st.stop()
+if len(chosen) == 1:
+    st.caption("Choose a second run to compare predictions side by side.")
+
+predictors, results = [], {}
+cols = st.columns(len(chosen))
+for col, run_id in zip(cols, chosen):
+    with col:
+        st.markdown(f"**{common.escape(by_id[run_id].label)}**")
+        try:
+            predictor = common.get_predictor(run_id)
+            start = time.perf_counter()
+            probs = common.predict_locked(predictor, [text])[0]
+            ms = (time.perf_counter() - start) * 1000
+        except common.RUN_ERRORS as exc:
+            st.warning(f"Cannot use this run: {exc}")
+            continue
+        except Exception as exc:  # a broken checkpoint must not take the page down
+            st.error(f"Prediction failed ({type(exc).__name__}: {exc})")
+            continue
+        order = probs.argsort()[::-1][:5]
+        top = [(predictor.label_names[i], float(probs[i])) for i in order]
+        predictors.append(predictor)
+        results[run_id] = top[0][0]
+        st.metric("Predicted class", top[0][0])
+        st.caption(f"probability {top[0][1]:.1%}")
+        st.plotly_chart(plots.plot_top_k(top, "Top 5"), width="stretch", key=f"playground.top.{run_id}")
+        st.caption(f"{ms:.0f} ms")
+
+if len(results) >= 2:
+    answers = set(results.values())
+    if len(answers) == 1:
+        st.success(f"All {len(results)} runs agree: **{common.escape(next(iter(answers)))}**", icon=":material/handshake:")
+    else:
+        st.warning("The runs disagree: " + "; ".join(f"{by_id[r].run_id} → {common.escape(c)}" for r, c in results.items()),
+                   icon=":material/balance:")
+
+# ---- explanations: the interpretability issue plugs in here -------------------------------------
+# newsclf/ui/explain_view.py (another engineer) renders attributions/attention for these
+# predictors on this text; the panel appears as soon as that module exists.
+if predictors and importlib.util.find_spec("newsclf.ui.explain_view") is not None:
+    from newsclf.ui import explain_view
+
+    st.subheader("Why? Explanations")
+    explain_view.render_explanations(predictors, text, key="playground", locks=[common.predictor_lock(p) for p in predictors])

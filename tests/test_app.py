@@ -1,0 +1,230 @@
+"""AppTest of Home and every page: real tiny runs (tfidf, bilstm, tiny transformer), and the empty state."""
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_fixtures import PAGES, ROOT, app_env, empty_env  # noqa: F401
+
+pytestmark = pytest.mark.app
+TIMEOUT = 60
+
+
+def run_page(path: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    if path != "app.py":
+        at.switch_page(path)  # the entrypoint stays app.py, as with `streamlit run app.py`
+    at.run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "info", "warning", "success", "error", "title", "subheader", "metric"):
+        for el in getattr(at, kind):
+            parts.append(str(getattr(el, "value", "")) + " " + str(getattr(el, "label", "")))
+    return "\n".join(parts)
+
+
+def assert_ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_renders_with_runs(app_env, path):
+    at = run_page(path)
+    assert_ok(at)
+    assert "Runs dir" in texts(at)  # the shared sidebar is on every page
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_empty_state(empty_env, path):
+    at = run_page(path)
+    assert_ok(at)
+    body = texts(at)
+    assert "Corpus: missing" in body
+    if path in ("pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py"):
+        assert "No finished runs yet" in body
+    if path == "pages/1_Dataset.py":
+        assert "not here yet" in body
+
+
+def test_home_shows_leaderboard_and_quick_start(app_env):
+    at = run_page("app.py")
+    assert_ok(at)
+    board = at.dataframe[0].value
+    assert len(board) == 3 and {"test acc", "params"} <= set(board.columns)
+    assert board["test acc"].is_monotonic_decreasing
+    assert not at.button(key="home.quickstart").disabled
+
+
+def test_home_without_data_offers_import(empty_env, fixture_archive):
+    at = run_page("app.py")
+    assert at.button(key="home.quickstart").disabled
+    at.text_input(key="data.archive_path").set_value(str(fixture_archive))
+    at.button(key="data.import").click()
+    at.run()
+    assert_ok(at)
+    assert "corpus is in" in texts(at)
+
+
+def test_home_import_bad_path_is_a_message(empty_env, tmp_path):
+    at = run_page("app.py")
+    at.text_input(key="data.archive_path").set_value(str(tmp_path / "nope.tar.gz"))
+    at.button(key="data.import").click()
+    at.run()
+    assert_ok(at)
+    assert any("does not exist" in e.value for e in at.error)
+
+
+def test_dataset_page_tables_and_samples(app_env):
+    at = run_page("pages/1_Dataset.py")
+    assert_ok(at)
+    assert at.metric[0].value == "360"  # fixture corpus: 20 classes x (12 + 6) posts, before dropping
+    split_table = at.dataframe[2].value
+    assert dict(zip(split_table["split"], split_table["documents"])) == {"train": 176, "val": 44, "test": 110}
+    at.selectbox(key="dataset.sample_class").set_value("sci.space")
+    at.run()
+    assert any("sci.space" in e.label for e in at.expander)
+    at.radio(key="dataset.protocol").set_value("raw")
+    at.run()
+    assert_ok(at)
+
+
+def test_results_page_table_csv_and_cell_documents(app_env):
+    at = run_page("pages/3_Results.py")
+    assert_ok(at)
+    table = at.dataframe[0].value
+    assert len(table) == 3 and "inference ms/doc" in table.columns
+    # the keyboard fallback for confusion-matrix clicks lists the cell's documents
+    cell_box = next(s for s in at.selectbox if s.key and s.key.startswith("results.cell."))
+    assert cell_box.options
+    assert any("documents with true" in m.value for m in at.markdown)
+    at.toggle(key="results.normalise").set_value(True)
+    at.radio(key="results.split").set_value("val")
+    at.run()
+    assert_ok(at)
+    assert "Fine-tuning strategies" in texts(at)  # the tiny transformer run
+
+
+@pytest.mark.parametrize("path", ["pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py"])
+def test_pages_survive_deleted_and_half_written_runs(app_env, path):
+    at = run_page(path)
+    if path.endswith("Playground.py"):
+        at.text_area(key="playground.text").input("nasa orbit shuttle")
+        at.run()
+        assert len([m for m in at.metric if m.label == "Predicted class"]) == 3
+    victim = next(p for p in app_env["runs_dir"].iterdir() if p.name.endswith("-tfidf"))
+    shutil.rmtree(victim)
+    at.run()
+    assert_ok(at)
+    # a run whose best/ vanishes while it is listed as finished
+    bilstm = next(p for p in app_env["runs_dir"].iterdir() if p.name.endswith("-bilstm"))
+    shutil.rmtree(bilstm / "best")
+    (bilstm / "predictions_test.npz").write_bytes(b"garbage")
+    at.run()
+    assert_ok(at)
+    # half-written run: config.json only
+    (app_env["runs_dir"] / "20990101-000000-000-half").mkdir()
+    (app_env["runs_dir"] / "20990101-000000-000-half" / "config.json").write_text("{")
+    at.run()
+    assert_ok(at)
+
+
+def test_playground_prompt_prediction_and_escaping(app_env):
+    at = run_page("pages/4_Playground.py")
+    assert_ok(at)
+    assert any("Paste some text" in i.value for i in at.info)
+    assert len(at.multiselect(key="playground.runs").value) >= 2
+    at.text_area(key="playground.text").input("<script>alert('x')</script> nasa orbit shuttle launch <b>space</b>")
+    at.run()
+    assert_ok(at)
+    predicted = [m for m in at.metric if m.label == "Predicted class"]
+    assert len(predicted) == 3
+    assert any(s in texts(at) for s in ("runs agree", "runs disagree"))
+    for md in at.markdown:  # user text never reaches markdown unescaped
+        assert "<script>" not in md.value
+
+
+def test_playground_huge_paste_is_truncated(app_env):
+    at = run_page("pages/4_Playground.py")
+    at.text_area(key="playground.text").input("hockey puck goalie " * 300_000)  # ~5.7 MB
+    at.run()
+    assert_ok(at)
+    assert any("only the first" in w.value for w in at.warning)
+    assert len([m for m in at.metric if m.label == "Predicted class"]) == 3
+
+
+def test_playground_pick_test_document(app_env):
+    at = run_page("pages/4_Playground.py")
+    at.button(key="playground.use_sample").click()
+    at.run()
+    assert_ok(at)
+    assert at.text_area(key="playground.text").value
+    assert [m for m in at.metric if m.label == "Predicted class"]
+
+
+def test_errors_page_filters_and_disagreement(app_env):
+    at = run_page("pages/5_Errors.py")
+    assert_ok(at)
+    at.slider(key="errors.conf").set_value((0.0, 0.5))
+    at.run()
+    assert_ok(at)
+    at.selectbox(key="errors.other").set_value(at.selectbox(key="errors.other").options[0])
+    at.radio(key="errors.split").set_value("val")
+    at.run()
+    assert_ok(at)
+    assert "disagree on" in texts(at)
+
+
+def test_train_form_validation_message(app_env):
+    at = run_page("pages/2_Train.py")
+    assert_ok(at)
+    at.selectbox(key="train.preset").set_value("BiLSTM small (CPU quick start)")
+    at.run()
+    key = "train.BiLSTM small (CPU quick start).bilstm.dropout"
+    at.number_input(key=key).set_value(2.0)
+    at.run()
+    assert any("dropout" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled
+
+
+def test_train_start_job_and_live_panel(app_env):
+    from newsclf import jobs
+
+    at = run_page("pages/2_Train.py")
+    assert at.selectbox(key="train.preset").value == "TF-IDF + logistic regression"
+    at.text_input(key="train.TF-IDF + logistic regression.tfidf.name").input("from-ui")
+    at.run()
+    at.button(key="train.start").click()
+    at.run()
+    assert_ok(at)
+    assert any("Queued job" in s.value for s in at.success)
+    job = next(j for j in jobs.list_jobs(app_env["runs_dir"]) if j.name == "from-ui")
+    deadline = time.time() + 120
+    while not jobs.job_status(job.id, app_env["runs_dir"]).terminal and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.job_status(job.id, app_env["runs_dir"]).state == "finished"
+    at.run()  # run_every timers do not fire in AppTest: rerun by hand
+    assert_ok(at)
+    assert any(job.id in e.label and "finished" in e.label for e in at.expander)
+
+
+def test_home_quick_start_queues_tfidf_and_small_bilstm(app_env):
+    from newsclf import jobs
+
+    at = run_page("app.py")
+    at.button(key="home.quickstart").click()
+    at.run()
+    assert_ok(at)
+    assert any("Queued" in s.value for s in at.success)
+    queued = jobs.list_jobs(app_env["runs_dir"])
+    assert sorted(j.model for j in queued) == ["bilstm", "tfidf"]
+    assert any(j.name == "bilstm-small" for j in queued)
+    for job in queued:  # only the queueing is under test here
+        jobs.cancel(job.id, app_env["runs_dir"], timeout=5, grace=2, wait=True)
+    at.run()
+    assert_ok(at)

@@ -1,0 +1,121 @@
+"""Pure figure builders and the pages' data shaping (no Streamlit runtime needed)."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from newsclf import plots, store
+from newsclf.ui import tables
+
+
+def test_plots_and_tables_do_not_import_streamlit():
+    import subprocess
+
+    code = "import sys, newsclf.plots, newsclf.ui, newsclf.ui.tables; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_dataset_figures():
+    fig = plots.plot_class_distribution({"a": 3, "b": 5})
+    assert isinstance(fig, go.Figure) and list(fig.data[0].x) == [3, 5]
+    hist = plots.plot_length_histogram({"train": [0, 1, 10, 100, 1000], "test": [5, 50]})
+    assert hist.layout.xaxis.type == "log"
+    assert sum(hist.data[0].y) == 5 and sum(hist.data[1].y) == 2
+    assert plots.plot_length_histogram({}).data == ()
+    assert list(plots.plot_top_words([["space", 9], ["nasa", 4]], "t").data[0].y) == ["space", "nasa"]
+    assert list(plots.plot_split_sizes({"train": 3, "val": 1}).data[0].y) == [3, 1]
+
+
+def test_curves_from_events():
+    events = [{"type": "start"}, {"type": "step", "step": 1, "loss": 2.0}, {"type": "step", "step": 2, "loss": 1.0},
+              {"type": "epoch", "epoch": 1, "train_loss": 1.5, "val_loss": 1.2, "val_acc": 0.5, "phase": "all"},
+              {"type": "epoch", "epoch": 2, "train_loss": None, "val_loss": 1.0, "val_acc": 0.7, "phase": "all"}]
+    frame = plots.epoch_frame(events)
+    assert list(frame["val_acc"]) == [0.5, 0.7]
+    fig = plots.plot_curves({"run-a": frame, "empty": plots.epoch_frame([])}, "train_loss")
+    assert len(fig.data) == 1 and list(fig.data[0].y) == [1.5]
+    live = plots.plot_live_curves(events)
+    assert [t.name for t in live.data] == ["train loss (step)", "val acc (epoch)"]
+    assert len(plots.plot_live_curves([]).data) == 0
+
+
+def test_confusion_normalise_and_clickable_cells():
+    m = [[3, 1], [0, 0]]
+    assert np.allclose(plots.normalise_rows(m), [[0.75, 0.25], [0, 0]])
+    fig = plots.plot_confusion(m, ["sci.space", "comp.sys.ibm.pc.hardware"], "cm", normalise=True)
+    heat, cells = fig.data
+    assert heat.type == "heatmap" and cells.type == "scatter"
+    assert cells.customdata.shape == (4, 3)
+    assert list(cells.customdata[1]) == [0, 1, 1]  # true 0, predicted 1, count 1
+    assert "c.s.i.pc.hardware" in heat.x
+
+
+def test_results_figures():
+    per_class = {"a": [{"label": "x", "f1": 0.5}, {"label": "y", "f1": 1.0}], "b": [{"label": "x", "f1": 0.2}, {"label": "y", "f1": 0.1}]}
+    assert len(plots.plot_per_class_f1(per_class).data) == 2
+    table = pd.DataFrame({"run": ["20260101-000000-000-tfidf", "r2"], "test acc": [0.8, 0.9], "params": [10, 0],
+                          "inference ms/doc": [0.1, 2.0]})
+    eff = plots.plot_efficiency(table, "params")
+    assert list(eff.data[0].text) == ["tfidf"]  # zero params cannot sit on a log axis
+    top = plots.plot_top_k([("sci.space", 0.9), ("sci.med", 0.05)])
+    assert list(top.data[0].text) == ["90.0%", "5.0%"]
+
+
+def _run(run_id, model, val, test, params, extra=None):
+    config = {"model": model, "pretrained": "/x/distilbert", "strategy": "freeze", "classifier": "cnb", **(extra or {})}
+    results = {"val_acc": val, "test_acc": test, "f1_macro": test - 0.01, "train_seconds": 10.0,
+               "inference_ms_per_doc": 2.0 if model == "transformer" else 0.1, "params": params,
+               "trainable_params": params // 2}
+    return store.RunInfo(run_id, None, config, {"state": "finished"}, results)
+
+
+def test_comparison_strategies_and_ratios():
+    runs = [_run("a", "tfidf", 0.8, 0.7, 1000), _run("b", "transformer", 0.9, 0.85, 66_000_000)]
+    table = tables.comparison_table(runs)
+    assert list(table.columns) == tables.COMPARISON_COLUMNS and list(table["model"]) == ["tfidf / cnb", "distilbert / freeze"]
+    strat = tables.strategies_table(runs)
+    assert list(strat["run"]) == ["b"] and strat["trainable %"][0] == 50.0
+    ratios = tables.efficiency_ratios(table, "b", "a").set_index("quantity")
+    assert ratios.loc["params", "A / B"] == 66_000
+    assert round(ratios.loc["test acc", "A - B (points)"], 6) == 15.0
+
+
+def _preds(y_true, y_pred, conf):
+    n = len(y_true)
+    probs = np.full((n, 3), 0.0, dtype=np.float32)
+    for i, (p, c) in enumerate(zip(y_pred, conf)):
+        probs[i] = (1 - c) / 2
+        probs[i, p] = c
+    return store.Predictions(np.array([f"test/x/{i}" for i in range(n)]), np.array(y_true), np.array(y_pred), probs)
+
+
+def test_errors_disagreement_and_cells():
+    labels = ["a", "b", "c"]
+    a = tables.predictions_frame(_preds([0, 1, 2, 0], [1, 1, 0, 0], [0.9, 0.8, 0.4, 0.7]), labels)
+    b = tables.predictions_frame(_preds([0, 1, 2, 0], [0, 2, 0, 0], [0.6, 0.5, 0.9, 0.9]), labels)
+    errs = tables.errors_frame(a)
+    assert list(errs["doc_id"]) == ["test/x/0", "test/x/2"]  # most confident first
+    assert list(tables.errors_frame(a, true=["c"])["doc_id"]) == ["test/x/2"]
+    assert list(tables.errors_frame(a, predicted=["b"], confidence=(0.0, 0.5))["doc_id"]) == []
+    dis = tables.disagreement_frame(a, b)
+    assert list(dis["doc_id"]) == ["test/x/0", "test/x/1"] and list(dis["right"]) == ["B", "A"]
+    preds = _preds([0, 0, 1], [1, 1, 1], [0.6, 0.9, 0.8])
+    assert [d for d, _ in tables.cell_documents(preds, 0, 1)] == ["test/x/1", "test/x/0"]
+    assert tables.confusion_pairs([[1, 2], [0, 3]], ["a", "b"]) == [(0, 1, 2), (1, 1, 3), (0, 0, 1)]
+
+
+def test_truncate():
+    assert tables.truncate("abc", 5) == ("abc", False)
+    assert tables.truncate("abcdef", 3) == ("abc", True)
+    assert tables.truncate(None, 3) == ("", False)
+
+
+def test_cell_from_point():
+    assert tables.cell_from_point({"customdata": [2, 3, 7]}, 20) == (2, 3)
+    assert tables.cell_from_point({"customdata": {"0": 4, "1": 1, "2": 9}}, 20) == (4, 1)
+    assert tables.cell_from_point({"curve_number": 1, "point_index": 21}, 20) == (1, 1)
+    assert tables.cell_from_point({"curve_number": 0, "point_index": 3}, 20) is None
