@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-home", default=str(ROOT / "data"))
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "app")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--torch-threads", type=int, default=-1, help="torch.set_num_threads for the prediction "
+                        "timings (-1: what the app uses, newsclf.ui.common.ui_torch_threads(); 0: torch's default)")
+    parser.add_argument("--skip-pages", action="store_true", help="only time the predictions")
     args = parser.parse_args(argv)
     runs_dir = build_runs(args.source_runs, args.work)
     os.environ.update(NEWSCLF_RUNS_DIR=str(runs_dir), NEWSCLF_DATA_HOME=str(Path(args.data_home).resolve()),
@@ -172,11 +175,19 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"runs on disk: {len(store.list_runs(runs_dir))} ({runs_dir}); cpu cores: {os.cpu_count()}; "
           f"load average: {os.getloadavg()[0]:.2f}")
-    pages = bench_pages(args.repeats)
-    print("\n| page | first render (cold caches) s | render after warm-up s (median) |\n|---|---|---|")
-    for path, (first, warm) in pages.items():
-        print(f"| {path} | {first:.2f} | {warm:.2f} |")
+    if not args.skip_pages:
+        pages = bench_pages(args.repeats)
+        print("\n| page | first render (cold caches) s | render after warm-up s (median) |\n|---|---|---|")
+        for path, (first, warm) in pages.items():
+            print(f"| {path} | {first:.2f} | {warm:.2f} |")
+    if args.torch_threads:
+        import torch
+
+        from newsclf.ui.common import ui_torch_threads
+
+        torch.set_num_threads(ui_torch_threads() if args.torch_threads < 0 else args.torch_threads)
     pred = bench_predict(runs_dir, args.repeats)
+    print(f"\ntorch threads: {__import__('torch').get_num_threads()}; load average now: {os.getloadavg()[0]:.2f}")
     print(f"\n| prediction of one pasted text ({len(PASTE):,} chars; {pred.pop('transformer tokens')} "
           f"DistilBERT tokens) | median s |\n|---|---|")
     for name, secs in pred.items():

@@ -97,7 +97,8 @@ def plot_live_curves(events: Sequence[Mapping[str, Any]], title: str = "") -> go
     steps, epochs = step_frame(events), epoch_frame(events)
     fig = go.Figure()
     if not steps.empty:
-        fig.add_trace(go.Scatter(x=steps["step"], y=steps["loss"], mode="lines", name="train loss (step)"))
+        fig.add_trace(go.Scatter(x=steps["step"], y=steps["loss"], mode="lines+markers" if len(steps) < 30 else "lines",
+                                 name="train loss (step)"))
     if not epochs.empty and epochs["val_acc"].notna().any():
         total = steps["step"].max() if not steps.empty else None
         n_ep = max(int(epochs["epoch"].max()), 1)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 
 import streamlit as st
 
@@ -69,24 +68,21 @@ for col, run_id in zip(cols, chosen):
     with col:
         st.markdown(f"**{common.escape(by_id[run_id].label)}**")
         try:
-            predictor = common.get_predictor(run_id)
-            start = time.perf_counter()
-            probs = common.predict_locked(predictor, [text])[0]
-            ms = (time.perf_counter() - start) * 1000
+            predictor, probs, ms = common.predict_text(run_id, text)
         except common.RUN_ERRORS as exc:
             st.warning(f"Cannot use this run: {exc}")
             continue
         except Exception as exc:  # a broken checkpoint must not take the page down
             st.error(f"Prediction failed ({type(exc).__name__}: {exc})")
             continue
-        order = probs.argsort()[::-1][:5]
+        order = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
         top = [(predictor.label_names[i], float(probs[i])) for i in order]
         predictors.append(predictor)
         results[run_id] = top[0][0]
         st.metric("Predicted class", top[0][0])
         st.caption(f"probability {top[0][1]:.1%}")
         st.plotly_chart(plots.plot_top_k(top, "Top 5"), width="stretch", key=f"playground.top.{run_id}")
-        st.caption(f"{ms:.0f} ms")
+        st.caption(f"classified in {ms:.0f} ms")
 
 if len(results) >= 2:
     answers = set(results.values())

@@ -79,6 +79,10 @@ def test_app_in_chromium(server):
             _check(page, "Train-queued")
             finished = page.locator('[data-testid="stExpander"] summary', has_text="browserjob").filter(has_text="finished")
             finished.first.wait_for(timeout=150_000)  # the fragment polls the run dir by itself
+            # all jobs terminal: the panel is rebuilt without its timer (polling stops)
+            page.get_by_text("refreshing live").wait_for(state="detached", timeout=60_000)
+            wait_for_app(page)
+            assert page.get_by_role("button", name="Cancel").count() == 0
             _check(page, "Train")
             page.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -156,7 +157,7 @@ def test_predict_several_runs_json_and_text(tiny_runs: dict, tmp_path: Path, cap
     (b"   \n ", "file", "empty"),
     ("y" * 3_000_000, "file", "characters"),
     (None, "file", "does not exist"),
-])
+], ids=["empty", "whitespace", "3MB-text", "not-utf8-file", "blank-file", "3MB-file", "missing-file"])
 def test_predict_refuses_bad_text(content, field, message, runs_copy: dict, tmp_path: Path, capsys):
     before = _snapshot(runs_copy["runs_dir"])
     argv = ["predict", runs_copy["tfidf"].name, "--runs-dir", str(runs_copy["runs_dir"])]
@@ -177,3 +178,43 @@ def test_predict_top_k_must_be_positive(tiny_runs: dict, capsys):
     code, _, err = _cli(["predict", tiny_runs["tfidf"].name, "--text", "hi there", "--top-k", "0",
                          "--runs-dir", str(tiny_runs["runs_dir"])], capsys)
     assert code == 2 and "top-k" in err
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch):
+    import io
+
+    from newsclf.commands.train import _progress_printer
+
+    class Pipe(io.StringIO):
+        def isatty(self) -> bool:
+            return False
+
+    class Terminal(Pipe):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Pipe())
+    assert _progress_printer() is None  # logs get the epoch lines from the logger, no bar
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    logger = logging.getLogger("newsclf")
+    console = logging.StreamHandler(term)  # what runner.run attaches before the first event
+    logger.addHandler(console)
+    try:
+        on_event = _progress_printer()
+        on_event({"type": "start", "total_steps": 4, "epochs": 2})
+        assert console.stream is not term  # log lines now print above the bar
+        for step in range(1, 5):
+            on_event({"type": "step", "step": step, "total_steps": 4, "epoch": 1 + (step > 2), "loss": 1.0 / step})
+            if step % 2 == 0:
+                logger.warning("epoch %d/2: val acc %.4f", step // 2, 0.25 * step)
+                on_event({"type": "epoch", "epoch": step // 2, "val_acc": 0.25 * step})
+        on_event({"type": "done", "val_acc": 1.0, "test_acc": 0.9})
+        assert console.stream is term
+    finally:
+        logger.removeHandler(console)
+    shown = term.getvalue()
+    lines = shown.replace("\r", "\n").split("\n")
+    assert "4/4" in shown
+    assert "epoch 1/2: val acc 0.5000" in lines and "epoch 2/2: val acc 1.0000" in lines  # whole lines, not inside the bar
+    assert shown.count("val acc") == 2  # no second copy of the epoch line

@@ -76,7 +76,7 @@ def test_load_and_predict_top_classes(tiny_runs: dict, kind: str):
     assert predictor.kind == kind and predictor.label_names == list(CATEGORIES)
     top = predictor.top_k("The goalie stopped the puck and the hockey playoff went on, nhl rink penalty", k=3)
     assert len(top) == 3 and all(label in CATEGORIES for label, _ in top)
-    assert top[0][1] >= top[1][1] >= top[2][1] > 0
+    assert top[0][1] >= top[1][1] >= top[2][1] >= 0 and top[0][1] > 0
     if kind == "tfidf":
         assert top[0][0] == "rec.sport.hockey"
     probs = predictor.predict_proba(["!!! ???", "x" * 50_000, "puck"])
@@ -86,7 +86,7 @@ def test_load_and_predict_top_classes(tiny_runs: dict, kind: str):
 
 @pytest.mark.parametrize("bad, message", [
     ("", "empty"), ("   \n\t ", "empty"), (b"\xff\xfe caf\xe9", "UTF-8"), ("a" * 2_000_001, "characters"), (None, "expected text"),
-])
+], ids=["empty", "whitespace", "not-utf8", "too-long", "none"])
 def test_validate_text_refuses_bad_input(bad, message):
     with pytest.raises(InputError, match=message) as err:
         validate_text(bad, "text")

@@ -113,19 +113,39 @@ def _progress_printer():
         return None
     from tqdm import tqdm
 
+    import logging
+
     bar = {"bar": None}
+    rerouted: list[tuple[logging.StreamHandler, object]] = []
+
+    class _AboveBar:
+        """Log lines go through tqdm.write (above the bar) instead of through it."""
+
+        def __init__(self, stream):
+            self.stream = stream
+
+        def write(self, text: str) -> None:
+            if text.strip():
+                tqdm.write(text.rstrip("\n"), file=self.stream)
+
+        def flush(self) -> None:
+            self.stream.flush()
 
     def on_event(event: dict) -> None:
         if event["type"] == "start":
-            bar["bar"] = tqdm(total=event["total_steps"], initial=0, unit="step", dynamic_ncols=True)
+            bar["bar"] = tqdm(total=event["total_steps"], initial=0, unit="step", dynamic_ncols=True, file=sys.stderr)
+            for h in logging.getLogger("newsclf").handlers:  # the console handler run() attached
+                if type(h) is logging.StreamHandler and h.stream is sys.stderr:
+                    rerouted.append((h, h.setStream(_AboveBar(sys.stderr))))
         elif event["type"] == "step" and bar["bar"] is not None:
             bar["bar"].n = event["step"]
             bar["bar"].set_postfix(epoch=event["epoch"], loss=f"{event['loss']:.3f}", refresh=False)
             bar["bar"].refresh()
-        elif event["type"] in ("epoch", "done") and bar["bar"] is not None:
-            bar["bar"].write(f"epoch {event.get('epoch', '')}: val acc {event.get('val_acc', 0):.4f}")
-            if event["type"] == "done":
-                bar["bar"].close()
+        elif event["type"] == "done" and bar["bar"] is not None:  # epoch lines come from the logger
+            bar["bar"].close()
+            while rerouted:
+                handler, stream = rerouted.pop()
+                handler.setStream(stream)
     return on_event
 
 

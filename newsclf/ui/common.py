@@ -152,10 +152,26 @@ def load_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return _metrics(str(path), st_.st_mtime_ns, st_.st_size)
 
 
+def ui_torch_threads() -> int:
+    """Intra-op threads for inference in the app: $NEWSCLF_UI_TORCH_THREADS, else half the cores (1-4).
+
+    One text at a time is latency-bound; on a small shared CPU, one thread per core spin-waits
+    behind other processes (benchmarks/RESULTS.app.md: 5-50x slower BiLSTM, 2x slower DistilBERT).
+    """
+    try:
+        value = int(os.environ.get("NEWSCLF_UI_TORCH_THREADS", "0"))
+    except ValueError:
+        value = 0
+    return value if value > 0 else max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
 def _predictor(root: str, run_id: str, stamp: int):
+    import torch  # only the server process: training jobs run in their own processes
+
     from newsclf.predict import load_predictor
 
+    torch.set_num_threads(ui_torch_threads())
     return load_predictor(run_id, root)
 
 
@@ -172,6 +188,30 @@ def predict_locked(predictor, texts: list[str]):
         lock = _PREDICT_LOCKS[str(predictor.run_dir)]
     with lock:
         return predictor.predict_proba(texts)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _proba(root: str, run_id: str, stamp: int, text: str) -> tuple[list[float], float]:
+    import time
+
+    predictor = _predictor(root, run_id, stamp)
+    start = time.perf_counter()
+    probs = predict_locked(predictor, [text])[0]
+    return [float(p) for p in probs], (time.perf_counter() - start) * 1000
+
+
+def predict_text(run_id: str, text: str) -> tuple[Any, list[float], float]:
+    """(predictor, class probabilities, milliseconds of the first computation) for one text.
+
+    Probabilities are cached per (run, mtime of best/, text), so reruns of the page caused by
+    other widgets do not classify the same text again. Raises RUN_ERRORS.
+    """
+    root = runs_dir()
+    run_dir = store.resolve_run(run_id, root)
+    stamp = _mtime(run_dir / store.BEST)
+    predictor = _predictor(str(root), run_dir.name, stamp)
+    probs, ms = _proba(str(root), run_dir.name, stamp, text)
+    return predictor, probs, ms
 
 
 def predictor_lock(predictor) -> threading.Lock:
