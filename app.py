@@ -12,7 +12,7 @@ from newsclf.ui import common, jobs_view
 from newsclf.ui.data_view import render_corpus_status
 from newsclf.ui.tables import comparison_table
 
-QUICK_START = ("TF-IDF + logistic regression", "BiLSTM small (CPU quick start)")
+QUICK_START = ("TF-IDF + complement NB (baseline)", "BiLSTM small (CPU quick start)")
 
 common.page_setup("Home", ":material/newspaper:")
 st.title("newsclf — 20 Newsgroups classifiers")

@@ -182,7 +182,8 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Presets shown by the dashboard (the study's configurations) and used by the quick start.
 PRESETS: dict[str, dict[str, Any]] = {
-    "TF-IDF + logistic regression": dict(model="tfidf"),
+    "TF-IDF + complement NB (baseline)": dict(model="tfidf"),
+    "TF-IDF + logistic regression": dict(model="tfidf", classifier="logreg", alpha=0.1, name="tfidf-logreg"),
     "BiLSTM + attention (study)": dict(model="bilstm"),
     "BiLSTM small (CPU quick start)": dict(model="bilstm", embed_dim=100, hidden_size=64, epochs=3,
                                            max_len=128, name="bilstm-small"),

@@ -196,8 +196,8 @@ def test_train_start_job_and_live_panel(app_env):
     from newsclf import jobs
 
     at = run_page("pages/2_Train.py")
-    assert at.selectbox(key="train.preset").value == "TF-IDF + logistic regression"
-    at.text_input(key="train.TF-IDF + logistic regression.tfidf.name").input("from-ui")
+    assert at.selectbox(key="train.preset").value == "TF-IDF + complement NB (baseline)"
+    at.text_input(key="train.TF-IDF + complement NB (baseline).tfidf.name").input("from-ui")
     at.run()
     at.button(key="train.start").click()
     at.run()
