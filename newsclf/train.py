@@ -184,7 +184,7 @@ class Trainer:
                 rate = done * self.cfg.batch_size * self.cfg.grad_accum * self.dist.world / max(elapsed, 1e-9)
                 eta = (total_steps - self.state.global_step) * elapsed / max(done, 1)
                 yield {"type": "step", "step": self.state.global_step, "total_steps": total_steps,
-                       "epoch": epoch + 1, "loss": step_loss, "lr": self.scheduler.get_last_lr()[0],
+                       "epoch": epoch + 1, "loss": step_loss, "lr": self.step_lr,
                        "samples_per_s": rate, "eta_s": eta, "time": time.time()}
                 if self._stop_agreed():
                     raise StopRequested()
@@ -222,6 +222,7 @@ class Trainer:
                 if self.cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
                 self.optimizer.step()
+                self.step_lr = self.scheduler.get_last_lr()[0]  # the rate this step used
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 yield running / micro

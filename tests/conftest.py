@@ -54,7 +54,7 @@ def train_tiny_run(runs_dir: Path, data_home: Path, **overrides) -> Path:
     from newsclf.runner import run
 
     small = dict(bilstm=dict(epochs=2, batch_size=16, embed_dim=16, hidden_size=8, max_len=64, lr=5e-3, vocab_size=500),
-                 transformer=dict(epochs=2, batch_size=16, max_len=64, lr=1e-3),
+                 transformer=dict(epochs=4, batch_size=8, max_len=32, lr=4e-3, warmup=0.1),
                  tfidf=dict())
     model = overrides.get("model", "tfidf")
     values = {**small[model], "data_home": str(data_home), **overrides}
