@@ -267,15 +267,16 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is now (pytest and tqdm swap it), never to a closed old stream."""
 
     def __init__(self):
+        self._override = None
         super().__init__(sys.stderr)
 
     @property
     def stream(self):
-        return sys.stderr
+        return self._override if self._override is not None else sys.stderr
 
     @stream.setter
-    def stream(self, value):
-        pass
+    def stream(self, value):  # setStream() (the progress bar routes log lines above itself)
+        self._override = None if value is sys.stderr else value
 
 
 def _attach_log(run_dir: Path) -> logging.Handler | None:

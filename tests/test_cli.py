@@ -198,7 +198,10 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch):
     term = Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     logger = logging.getLogger("newsclf")
-    console = logging.StreamHandler(term)  # what runner.run attaches before the first event
+    monkeypatch.setattr(logger, "handlers", [])  # handlers left by earlier runs in this process
+    from newsclf.runner import _StderrHandler
+
+    console = _StderrHandler()  # what runner.run attaches before the first event (follows sys.stderr)
     logger.addHandler(console)
     try:
         on_event = _progress_printer()

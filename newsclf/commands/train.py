@@ -135,7 +135,7 @@ def _progress_printer():
         if event["type"] == "start":
             bar["bar"] = tqdm(total=event["total_steps"], initial=0, unit="step", dynamic_ncols=True, file=sys.stderr)
             for h in logging.getLogger("newsclf").handlers:  # the console handler run() attached
-                if type(h) is logging.StreamHandler and h.stream is sys.stderr:
+                if isinstance(h, logging.StreamHandler) and h.stream is sys.stderr:
                     rerouted.append((h, h.setStream(_AboveBar(sys.stderr))))
         elif event["type"] == "step" and bar["bar"] is not None:
             bar["bar"].n = event["step"]
