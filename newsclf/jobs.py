@@ -215,14 +215,20 @@ def _split_ids(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _nvidia_smi_ids() -> tuple[str, ...]:
+def nvidia_smi_gpus() -> tuple[tuple[str, str], ...]:
+    """((id, "GPU 0: NVIDIA H100 ..."), ...) from `nvidia-smi -L`; empty without a driver (never torch)."""
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return ()
     if out.returncode != 0:
         return ()
-    return tuple(m.group(1) for m in re.finditer(r"^GPU (\d+):", out.stdout, re.M))
+    return tuple((m.group(1), m.group(0).split(" (UUID")[0].strip())
+                 for m in re.finditer(r"^GPU (\d+):.*$", out.stdout, re.M))
+
+
+def _nvidia_smi_ids() -> tuple[str, ...]:
+    return tuple(gpu_id for gpu_id, _ in nvidia_smi_gpus())
 
 
 def visible_gpus() -> list[str]:

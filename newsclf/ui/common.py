@@ -79,16 +79,11 @@ def _cpu_name() -> str:
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
-@functools.lru_cache(maxsize=1)
 def _gpu_names() -> tuple[str, ...]:
     """`GPU 0: NVIDIA H100 ...` lines from nvidia-smi (never imports torch)."""
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    if out.returncode != 0:
-        return ()
-    return tuple(line.split(" (UUID")[0].strip() for line in out.stdout.splitlines() if line.startswith("GPU "))
+    from newsclf.jobs import nvidia_smi_gpus
+
+    return tuple(name for _, name in nvidia_smi_gpus())
 
 
 def device_info() -> dict[str, Any]:
