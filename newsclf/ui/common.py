@@ -151,7 +151,7 @@ def ui_torch_threads() -> int:
     """Intra-op threads for inference in the app: $NEWSCLF_UI_TORCH_THREADS, else half the cores (1-4).
 
     One text at a time is latency-bound; on a small shared CPU, one thread per core spin-waits
-    behind other processes (benchmarks/RESULTS.app.md: 5-50x slower BiLSTM, 2x slower DistilBERT).
+    behind other processes (benchmarks/RESULTS.md, dashboard section: 5-50x slower BiLSTM, 2x slower DistilBERT).
     """
     try:
         value = int(os.environ.get("NEWSCLF_UI_TORCH_THREADS", "0"))
