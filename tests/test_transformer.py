@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +271,22 @@ def test_real_minilm_weights_fine_tune(tmp_path, fixture_data_home):
     results = store.read_json(run_dir / store.RESULTS)
     assert results["test_acc"] >= 0.5, results["test_acc"]
     assert json.loads((run_dir / store.BEST / "config.json").read_text())["id2label"]["0"] == "alt.atheism"
+
+
+def test_cli_refuses_bad_model_or_max_len_before_creating_a_run_dir(tiny_model_dirs, fixture_data_home, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    runs = tmp_path / "runs"
+    env = {**os.environ, "NEWSCLF_DATA_HOME": str(fixture_data_home), "HF_HUB_OFFLINE": "1"}
+    root = Path(__file__).resolve().parents[1]
+    cases = [(["--pretrained", str(tiny_model_dirs["distilbert"]), "--max-len", "256"], "max_len"),
+             (["--pretrained", "no-such-org/no-such-model"], "pretrained")]
+    for extra, field in cases:
+        proc = subprocess.run([sys.executable, "-m", "newsclf", "train", "--model", "transformer", "--runs-dir",
+                               str(runs), *extra], capture_output=True, text=True, cwd=root, env=env, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"error: {field}:"), proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert not runs.exists() or not any(runs.iterdir())  # nothing created for a refused run

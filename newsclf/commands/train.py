@@ -75,6 +75,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             store.update_status(run_dir, state="failed", reason=f"bad data: {error}", ended=time.time())
         raise error
     if run_dir is None:
+        if cfg.model == "transformer":  # refuse a bad model id or max_len before a run dir exists
+            from newsclf.models.transformer import preflight
+
+            preflight(cfg)
         run_dir = _create_run_dir_once(runs_dir, cfg)
     from newsclf.runner import run
 

@@ -191,6 +191,17 @@ def _cached(encoder: HFEncoder, texts: Sequence[str]) -> list[list[int]]:
 
 
 # ---- family interface ------------------------------------------------------------------------
+def preflight(cfg) -> None:
+    """Refuse an unloadable model or a too-long max_len from the model's config alone (seconds, no weights),
+    before a run directory exists. Raises ConfigError (ModelLoadError) naming the field."""
+    from transformers import AutoConfig
+
+    config = _from_pretrained(AutoConfig, cfg.pretrained)
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit and cfg.max_len > int(limit):
+        raise ConfigError("max_len", f"{cfg.max_len} is above what {cfg.pretrained} can take ({int(limit)} tokens)")
+
+
 def build(cfg, train_texts: Sequence[str], label_names: Sequence[str]):
     model, tokenizer = load_backbone(cfg.pretrained, label_names)
     limit = position_limit(model)
