@@ -35,8 +35,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from newsclf.explain import explain
     from newsclf.predict import InputError, load_predictor
 
-    if args.steps <= 0 or args.top <= 0 or (args.batch_size is not None and args.batch_size <= 0):
-        raise UserError("steps, top, batch-size: must be positive integers")
+    for name, value in (("steps", args.steps), ("top", args.top), ("batch-size", args.batch_size)):
+        if value is not None and value <= 0:
+            raise UserError(f"{name}: must be a positive integer, got {value}")
     text = read_text_arg(args.text, args.file)
     runs_dir = resolve_runs_dir(args.runs_dir)
     records = []
