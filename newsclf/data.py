@@ -228,17 +228,20 @@ def _read_tree(root: Path, report: Progress) -> dict[str, Any]:
 
 
 def _write_cache(cache: dict[str, Any], home: Path, workdir: Path) -> Path:
-    """Write the zlib pickle to a temp file, read it back and check it, then replace the cache."""
+    """Check the documents, write sklearn's zlib-pickle cache to a temp file, verify its bytes, then
+    replace the cache. Writing that format is what makes `fetch_20newsgroups(data_home=...)` work
+    offline; newsclf itself never unpickles it (the check compares bytes, not objects)."""
+    for split in SPLIT_FOLDERS.values():
+        if list(cache[split].target_names) != list(CATEGORIES) or not len(cache[split].data):
+            raise DataError(f"import: the {split} documents do not hold the 20 classes")
+    payload = pickle.dumps(cache)
     tmp = workdir / (CACHE_FILE + ".tmp")
     with open(tmp, "wb") as fh:
-        fh.write(codecs.encode(pickle.dumps(cache), "zlib_codec"))
+        fh.write(codecs.encode(payload, "zlib_codec"))
         fh.flush()
         os.fsync(fh.fileno())
-    back = pickle.loads(codecs.decode(tmp.read_bytes(), "zlib_codec"))
-    for split in SPLIT_FOLDERS.values():
-        bunch = back[split]
-        if list(bunch.target_names) != list(CATEGORIES) or len(bunch.data) != len(cache[split].data):
-            raise DataError(f"import: the written cache does not read back correctly ({split})")
+    if codecs.decode(tmp.read_bytes(), "zlib_codec") != payload:
+        raise DataError("import: the written cache does not read back correctly")
     target = home / CACHE_FILE
     os.replace(tmp, target)
     return target
