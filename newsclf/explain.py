@@ -340,23 +340,36 @@ def integrated_gradients(model, layer, input_ids, baseline_ids, attention_mask, 
     return scores, float(delta.item()), probs, float(logits[0, target]), float(logits[1, target]), target
 
 
+def _prepared(predictor: Predictor, ids: list[int], attn_implementation: str | None = None):
+    """(private model copy, its lock, input ids (1, T), mask (1, T)) on the model's device."""
+    import torch
+
+    model, copy_lock = private_copy(predictor.model, attn_implementation)
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([ids], dtype=torch.long, device=device)
+    return model, copy_lock, input_ids, torch.ones_like(input_ids)
+
+
+def _ig_scores(model, layer, input_ids, baseline, mask, target, n_steps, internal_batch_size, extra):
+    """Integrated gradients on `layer`; records delta and f(input)/f(baseline) in `extra`."""
+    scores, delta, probs, f_in, f_base, target = integrated_gradients(
+        model, layer, input_ids, baseline, mask, target, n_steps, internal_batch_size)
+    extra.update(delta=delta, f_input=f_in, f_baseline=f_base, n_steps=n_steps)
+    return scores, probs, target
+
+
 # ---- BiLSTM ----------------------------------------------------------------------------------
 def _explain_bilstm(predictor: Predictor, text: str, method: str, target: int | None, n_steps: int,
                     internal_batch_size: int | None) -> Attribution:
     import torch
 
     ids, spans = predictor.encoder.encode_with_spans(text)
-    model, copy_lock = private_copy(predictor.model)
-    device = next(model.parameters()).device
-    input_ids = torch.tensor([ids], dtype=torch.long, device=device)
-    mask = torch.ones_like(input_ids)
+    model, copy_lock, input_ids, mask = _prepared(predictor, ids)
     extra: dict[str, Any] = {"n_tokens": len(ids)}
     with copy_lock:
         if method == "ig":
-            scores, delta, probs, f_in, f_base, target = integrated_gradients(
-                model, model.embedding, input_ids, torch.full_like(input_ids, PAD_ID), mask, target, n_steps,
-                internal_batch_size)
-            extra.update(delta=delta, f_input=f_in, f_baseline=f_base, n_steps=n_steps)
+            scores, probs, target = _ig_scores(model, model.embedding, input_ids, torch.full_like(input_ids, PAD_ID),
+                                               mask, target, n_steps, internal_batch_size, extra)
         else:
             with torch.no_grad():
                 out = model(input_ids=input_ids, attention_mask=mask)
@@ -400,19 +413,14 @@ def _explain_transformer(predictor: Predictor, text: str, method: str, target: i
     import torch
 
     ids, spans, seen = transformer_tokens(predictor.encoder, text)
-    model, copy_lock = private_copy(predictor.model, None if method == "ig" else "eager")
-    device = next(model.parameters()).device
-    input_ids = torch.tensor([ids], dtype=torch.long, device=device)
-    mask = torch.ones_like(input_ids)
+    model, copy_lock, input_ids, mask = _prepared(predictor, ids, None if method == "ig" else "eager")
     extra: dict[str, Any] = {"n_tokens": len(ids)}
     with copy_lock:
         if method == "ig":
-            specials = torch.tensor([s == (0, 0) for s in spans], device=device)
+            specials = torch.tensor([s == (0, 0) for s in spans], device=input_ids.device)
             baseline = torch.where(specials, input_ids, torch.full_like(input_ids, predictor.encoder.pad_id))
-            scores, delta, probs, f_in, f_base, target = integrated_gradients(
-                model, model.get_input_embeddings(), input_ids, baseline, mask, target, n_steps,
-                internal_batch_size)
-            extra.update(delta=delta, f_input=f_in, f_baseline=f_base, n_steps=n_steps)
+            scores, probs, target = _ig_scores(model, model.get_input_embeddings(), input_ids, baseline, mask,
+                                               target, n_steps, internal_batch_size, extra)
         else:
             with torch.no_grad():
                 out = model(input_ids=input_ids, attention_mask=mask, output_attentions=True)

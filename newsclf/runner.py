@@ -171,7 +171,7 @@ def _train_torch(cfg: RunConfig, data, run_dir: Path, device, dist, resume: bool
     from newsclf import resume as resume_mod
     from newsclf.metrics import count_params
     from newsclf.models import get_family
-    from newsclf.train import Trainer, TrainState, set_seed
+    from newsclf.train import Trainer, set_seed
 
     family = get_family(cfg.model)
     set_seed(cfg.seed)

@@ -9,11 +9,8 @@ from newsclf.ui import common, tables
 common.page_setup("Results", ":material/monitoring:")
 st.title("Results")
 
-runs = common.finished()
-if not runs:
-    common.no_runs_message("the Results page")
-    st.stop()
-by_id = {r.run_id: r for r in runs}
+by_id = common.finished_by_id_or_stop("the Results page")
+runs = list(by_id.values())
 chosen = st.multiselect("Runs to compare", list(by_id), default=list(by_id)[:4], format_func=lambda i: by_id[i].label,
                         key="results.runs")
 if not chosen:

@@ -12,11 +12,8 @@ from newsclf.ui import common, tables
 common.page_setup("Playground", ":material/science:")
 st.title("Playground")
 
-runs = common.finished()
-if not runs:
-    common.no_runs_message("the Playground")
-    st.stop()
-by_id = {r.run_id: r for r in runs}
+by_id = common.finished_by_id_or_stop("the Playground")
+runs = list(by_id.values())
 
 
 def _default_runs() -> list[str]:

@@ -11,11 +11,7 @@ from newsclf.ui import common, tables
 common.page_setup("Errors", ":material/search:")
 st.title("Errors")
 
-runs = common.finished()
-if not runs:
-    common.no_runs_message("the Errors page")
-    st.stop()
-by_id = {r.run_id: r for r in runs}
+by_id = common.finished_by_id_or_stop("the Errors page")
 
 c1, c2 = st.columns([3, 1])
 run_id = c1.selectbox("Run", list(by_id), format_func=lambda i: by_id[i].label, key="errors.run")

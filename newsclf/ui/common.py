@@ -9,7 +9,6 @@ import functools
 import html
 import os
 import platform
-import subprocess
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -294,6 +293,15 @@ def nav_link(path: str, label: str, icon: str | None = None) -> None:
 
 def escape(text: Any) -> str:
     return html.escape(str(text))
+
+
+def finished_by_id_or_stop(what: str) -> dict:
+    """{run_id: RunInfo} of the finished runs; without any, the empty state and st.stop()."""
+    runs = finished()
+    if not runs:
+        no_runs_message(what)
+        st.stop()
+    return {r.run_id: r for r in runs}
 
 
 def no_runs_message(what: str = "this page") -> None:
