@@ -1,7 +1,8 @@
 """`python -m newsclf ...`: a thin shell over the library (the same functions the pages call).
 
-Each command group lives in newsclf/commands/<group>.py and exposes `register(subparsers)`,
-which adds its parser with `set_defaults(func=handler)`; a handler returns the exit code.
+Each command lives in newsclf/commands/<command>.py, named after the command it registers, and
+exposes `register(subparsers)`, which adds its parser with `set_defaults(func=handler)`; a handler
+returns the exit code.
 Errors the user can fix (bad config, missing data, unknown run) print one line and exit 2.
 """
 from __future__ import annotations
@@ -10,11 +11,9 @@ import argparse
 import importlib
 import sys
 
-GROUPS = ("data", "train", "runs", "jobs", "explain")
+from newsclf.errors import UserError
 
-
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, exit code 2."""
+COMMANDS = ("data", "train", "evaluate", "runs", "predict", "explain", "jobs")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,8 +26,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m newsclf", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    for group in GROUPS:
-        importlib.import_module(f"newsclf.commands.{group}").register(sub)
+    for command in COMMANDS:
+        importlib.import_module(f"newsclf.commands.{command}").register(sub)
     return parser
 
 
@@ -37,12 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from newsclf.config import ConfigError
     from newsclf.data import DataError
+    from newsclf.errors import InputError
     from newsclf.store import RunNotFoundError
 
     try:
         return int(args.func(args) or 0)
-    except (UserError, ConfigError, DataError, RunNotFoundError) as exc:
+    except (UserError, ConfigError, DataError, RunNotFoundError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, read-only runs dir, permissions: one line, not a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -2,7 +2,7 @@
 
     explain(predictor, text, method=None, target=None, ...) -> Attribution
 
-Methods per run kind (`available_methods`):
+Methods per model family (`available_methods`; the registry in newsclf.models lists them):
   tfidf        contributions  exact weight x tf-idf value per feature (for a linear model this IS
                               Integrated Gradients from an all-zero baseline, so "ig" is accepted)
   bilstm       ig, attention  Captum LayerIntegratedGradients on `model.embedding` (baseline: PAD
@@ -37,16 +37,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from newsclf.predict import InputError, Predictor
-from newsclf.text import PAD_ID, word_spans
+from newsclf.errors import InputError
+from newsclf.models import get_family
+from newsclf.models.attention import attention_rollout  # noqa: F401 - part of this module's API
+from newsclf.predict import Predictor
+from newsclf.text import word_spans
 
-METHODS: dict[str, tuple[str, ...]] = {"tfidf": ("contributions",), "bilstm": ("ig", "attention"),
-                                       "transformer": ("ig", "attention", "rollout")}
 SIGNED_METHODS = ("ig", "contributions")
 METHOD_NAMES = {"ig": "Integrated gradients", "attention": "Attention", "rollout": "Attention rollout",
                 "contributions": "Exact contributions"}
 DEFAULT_STEPS = 32
 MAX_BATCH_TOKENS = 8192  # IG chunk size (steps x tokens) that bounds activation memory
+MAX_STEPS = 1024  # IG integration steps: more only costs time (completeness is reported as delta)
 
 
 @dataclass
@@ -119,21 +121,26 @@ class Attribution:
 
 # ---- entry points ----------------------------------------------------------------------------
 def available_methods(kind: str) -> tuple[str, ...]:
-    return METHODS.get(kind, ())
+    """The explanation methods of model family `kind` (the first is the default)."""
+    try:
+        return get_family(kind).method_names()
+    except ValueError:
+        return ()
 
 
 def resolve_method(kind: str, method: str | None) -> str:
-    """The method to run for this kind: the default when None; "ig" on TF-IDF = its exact contributions."""
-    methods = available_methods(kind)
-    if not methods:
+    """The method to run for this family: the default when None; aliases (TF-IDF's "ig") resolved."""
+    try:
+        family = get_family(kind)
+    except ValueError:
+        raise InputError(f"model: cannot explain a {kind!r} run") from None
+    if not family.explain_methods:
         raise InputError(f"model: cannot explain a {kind!r} run")
-    if method is None:
-        return methods[0]
-    if kind == "tfidf" and method == "ig":
-        return "contributions"
-    if method not in methods:
-        raise InputError(f"method: a {kind} run has no {method!r} explanation; it offers: {', '.join(methods)}")
-    return method
+    try:
+        return family.explain_method(method).name
+    except KeyError:
+        raise InputError(f"method: a {kind} run has no {method!r} explanation; "
+                         f"it offers: {', '.join(family.method_names())}") from None
 
 
 def resolve_target(target: int | str | None, label_names: Sequence[str]) -> int | None:
@@ -165,13 +172,13 @@ def explain(predictor: Predictor, text: str, method: str | None = None, target: 
         raise InputError("text: has no words (letters or digits) to explain")
     method = resolve_method(predictor.kind, method)
     target_idx = resolve_target(target, predictor.label_names)
-    if n_steps < 1:
-        raise InputError("steps: must be a positive integer")
-    if predictor.kind == "tfidf":
-        return _explain_tfidf(predictor, text, target_idx)
-    if predictor.kind == "bilstm":
-        return _explain_bilstm(predictor, text, method, target_idx, n_steps, internal_batch_size)
-    return _explain_transformer(predictor, text, method, target_idx, layer, head, n_steps, internal_batch_size)
+    if not isinstance(n_steps, int) or not 1 <= n_steps <= MAX_STEPS:
+        raise InputError(f"steps: must be an integer from 1 to {MAX_STEPS}")
+    if internal_batch_size is not None and not 1 <= int(internal_batch_size) <= MAX_STEPS:
+        raise InputError(f"batch-size: must be an integer from 1 to {MAX_STEPS}")
+    if method == "contributions":
+        return _explain_contributions(predictor, text, target_idx)
+    return _explain_torch(predictor, text, method, target_idx, layer, head, n_steps, internal_batch_size)
 
 
 # ---- alignment -------------------------------------------------------------------------------
@@ -226,47 +233,15 @@ def _record(predictor: Predictor, text: str, method: str, target: int, probs: np
         unaligned=float(unaligned), unseen_spans=unseen_spans, notes=notes, max_len=predictor.max_len, **extra)
 
 
-# ---- TF-IDF ----------------------------------------------------------------------------------
-def tfidf_token_contributions(model, text: str, target: int) -> tuple[list[tuple[int, int]], list[float], float, float]:
-    """(token char spans, token scores, unaligned, bias): each feature's exact contribution spread
-    over its occurrences, a bigram's share split equally over its words."""
-    vec = model.vectorizer
-    names, contribs, bias = model.contributions(text, target)
-    by_feature = dict(zip(names, contribs.tolist()))
-    preprocess = vec.build_preprocessor()
-    stop = vec.get_stop_words() or frozenset()
-    pattern = re.compile(vec.token_pattern)
-    toks = [(preprocess(m.group(1) if pattern.groups else m.group(0)), m.span(1 if pattern.groups else 0))
-            for m in pattern.finditer(text)]
-    toks = [(t, span) for t, span in toks if t not in stop]  # sklearn drops stop words before n-grams
-    lo, hi = vec.ngram_range
-    occurrences: dict[str, list[list[tuple[int, int]]]] = {}
-    for n in range(lo, hi + 1):
-        for i in range(len(toks) - n + 1):
-            gram = " ".join(t for t, _ in toks[i:i + n])
-            if gram in by_feature:
-                occurrences.setdefault(gram, []).append([span for _, span in toks[i:i + n]])
-    spans: list[tuple[int, int]] = []
-    scores: list[float] = []
-    unaligned = 0.0
-    for name, value in by_feature.items():
-        occ = occurrences.get(name)
-        if not occ:  # a feature our scan cannot place (exotic preprocessing): keep the sum exact
-            unaligned += value
-            continue
-        for grams in occ:
-            for span in grams:
-                spans.append(span)
-                scores.append(value / len(occ) / len(grams))
-    return spans, scores, unaligned, bias
+# ---- exact contributions (linear models) -------------------------------------------------------
+def _explain_contributions(predictor: Predictor, text: str, target: int | None) -> Attribution:
+    from newsclf.models.tfidf import token_contributions
 
-
-def _explain_tfidf(predictor: Predictor, text: str, target: int | None) -> Attribution:
     model = predictor.model
     decision = model.decision_function([text])[0]
     probs = predictor.predict_proba([text])[0]
     target = int(np.argmax(decision)) if target is None else target
-    spans, scores, unaligned, bias = tfidf_token_contributions(model, text, target)
+    spans, scores, unaligned, bias = token_contributions(model, text, target)
     everything = [(0, len(text))]
     rec = _record(predictor, text, "contributions", target, probs, spans, scores, everything,
                   f_input=float(decision[target]), f_baseline=bias)
@@ -350,123 +325,33 @@ def _prepared(predictor: Predictor, ids: list[int], attn_implementation: str | N
     return model, copy_lock, input_ids, torch.ones_like(input_ids)
 
 
-def _ig_scores(model, layer, input_ids, baseline, mask, target, n_steps, internal_batch_size, extra):
-    """Integrated gradients on `layer`; records delta and f(input)/f(baseline) in `extra`."""
-    scores, delta, probs, f_in, f_base, target = integrated_gradients(
-        model, layer, input_ids, baseline, mask, target, n_steps, internal_batch_size)
-    extra.update(delta=delta, f_input=f_in, f_baseline=f_base, n_steps=n_steps)
-    return scores, probs, target
+def _attn_implementation(predictor: Predictor, method: str | None) -> str | None:
+    return "eager" if method and predictor.family.needs_eager_attention(method) else None
 
 
-# ---- BiLSTM ----------------------------------------------------------------------------------
-def _explain_bilstm(predictor: Predictor, text: str, method: str, target: int | None, n_steps: int,
-                    internal_batch_size: int | None) -> Attribution:
-    import torch
-
-    ids, spans = predictor.encoder.encode_with_spans(text)
-    model, copy_lock, input_ids, mask = _prepared(predictor, ids)
+def _explain_torch(predictor: Predictor, text: str, method: str, target: int | None, layer: int | None,
+                   head: int | None, n_steps: int, internal_batch_size: int | None) -> Attribution:
+    """IG or an attention method through the family's hooks (newsclf.models.torch_family.TorchFamily)."""
+    family = predictor.family
+    ids, spans, seen = family.explain_tokens(predictor.encoder, text)
+    model, copy_lock, input_ids, mask = _prepared(predictor, ids, _attn_implementation(predictor, method))
     extra: dict[str, Any] = {"n_tokens": len(ids)}
     with copy_lock:
         if method == "ig":
-            scores, probs, target = _ig_scores(model, model.embedding, input_ids, torch.full_like(input_ids, PAD_ID),
-                                               mask, target, n_steps, internal_batch_size, extra)
+            baseline = family.ig_baseline(input_ids, spans, predictor.encoder)
+            scores, delta, probs, f_in, f_base, target = integrated_gradients(
+                model, family.ig_layer(model), input_ids, baseline, mask, target, n_steps, internal_batch_size)
+            extra.update(delta=delta, f_input=f_in, f_baseline=f_base, n_steps=n_steps)
         else:
-            with torch.no_grad():
-                out = model(input_ids=input_ids, attention_mask=mask)
-            probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
-            scores = out.attentions[0][0].double().cpu().numpy()  # (T,) pooling weights, sum 1
+            scores, probs, more = family.attention_scores(model, input_ids, mask, method, layer, head)
             target = int(probs.argmax()) if target is None else target
-            extra["notes"] = ["attention does not depend on the class: the same weights serve every target"]
-    return _record(predictor, text, method, target, probs, spans, scores, spans, **extra)
-
-
-# ---- transformers ----------------------------------------------------------------------------
-def transformer_tokens(encoder, text: str) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]:
-    """(input ids with special tokens, char span per id ((0, 0) for specials), spans of the body tokens
-    the model sees), truncated as HFEncoder does (head, or head and tail)."""
-    tok = encoder.tokenizer
-    if not getattr(tok, "is_fast", False):
-        raise InputError("model: explanations need a fast (Rust) tokenizer with offset mapping")
-    body = tok(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    ids, offsets = list(body["input_ids"]), [tuple(o) for o in body["offset_mapping"]]
-    if not ids:
-        raise InputError("text: tokenizes to nothing for this model")
-    template = tok("a", return_special_tokens_mask=True)
-    first = template["special_tokens_mask"].index(0)
-    prefix, suffix = template["input_ids"][:first], template["input_ids"][first + 1:]
-    room = encoder.max_len - len(prefix) - len(suffix)
-    keep = list(range(len(ids)))
-    if len(ids) > room:
-        if getattr(encoder, "truncation", "head") == "head_tail":
-            head = room // 4  # as HFEncoder: 128 head + 382 tail at 512
-            keep = keep[:head] + keep[len(ids) - (room - head):]
-        else:
-            keep = keep[:room]
-    seen = [offsets[i] for i in keep]
-    full_ids = prefix + [ids[i] for i in keep] + suffix
-    full_spans = [(0, 0)] * len(prefix) + seen + [(0, 0)] * len(suffix)
-    return full_ids, full_spans, seen
-
-
-def _explain_transformer(predictor: Predictor, text: str, method: str, target: int | None, layer: int | None,
-                         head: int | None, n_steps: int, internal_batch_size: int | None) -> Attribution:
-    import torch
-
-    ids, spans, seen = transformer_tokens(predictor.encoder, text)
-    model, copy_lock, input_ids, mask = _prepared(predictor, ids, None if method == "ig" else "eager")
-    extra: dict[str, Any] = {"n_tokens": len(ids)}
-    with copy_lock:
-        if method == "ig":
-            specials = torch.tensor([s == (0, 0) for s in spans], device=input_ids.device)
-            baseline = torch.where(specials, input_ids, torch.full_like(input_ids, predictor.encoder.pad_id))
-            scores, probs, target = _ig_scores(model, model.get_input_embeddings(), input_ids, baseline, mask,
-                                               target, n_steps, internal_batch_size, extra)
-        else:
-            with torch.no_grad():
-                out = model(input_ids=input_ids, attention_mask=mask, output_attentions=True)
-            probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
-            target = int(probs.argmax()) if target is None else target
-            stack = torch.stack([a[0].float() for a in out.attentions]).cpu()  # (L, H, T, T)
-            att, layer, head = _attention_scores(stack, method, layer, head)
-            scores = att.double().numpy()
-            extra.update(layer=layer, head=head, notes=["attention does not depend on the class: the same "
-                                                        "weights serve every target"])
+            extra.update(more)
     return _record(predictor, text, method, target, probs, spans, scores, seen, **extra)
-
-
-def _attention_scores(stack, method: str, layer: int | None, head: int | None):
-    """(L, H, T, T) attentions -> ([CLS] row (T,), layer, head) for one layer/head or the rollout."""
-    n_layers, n_heads = stack.shape[0], stack.shape[1]
-    if method == "rollout":
-        return attention_rollout(stack)[0], None, None
-    layer = n_layers - 1 if layer is None else int(layer)
-    if not -n_layers <= layer < n_layers:
-        raise InputError(f"layer: {layer} is out of range (0..{n_layers - 1})")
-    layer %= n_layers
-    if head is not None and not 0 <= int(head) < n_heads:
-        raise InputError(f"head: {head} is out of range (0..{n_heads - 1})")
-    att = stack[layer].mean(0) if head is None else stack[layer, int(head)]
-    return att[0], layer, None if head is None else int(head)
-
-
-def attention_rollout(stack):
-    """Abnar & Zuidema (2020): per layer 0.5 * mean-over-heads attention + 0.5 * I, rows renormalised,
-    multiplied from the first layer up. (L, H, T, T) -> (T, T); row i = how much token i draws from each input."""
-    import torch
-
-    n_tokens = stack.shape[-1]
-    eye = torch.eye(n_tokens, dtype=stack.dtype)
-    rollout = eye
-    for att in stack:
-        a = 0.5 * att.mean(0) + 0.5 * eye
-        a = a / a.sum(-1, keepdim=True)
-        rollout = a @ rollout
-    return rollout
 
 
 def explain_locked(predictor: Predictor, text: str, lock: Any = None, **kwargs) -> Attribution:
     """`explain` where creating the private model copy happens under `lock` (a shared model's lock)."""
-    if lock is None or predictor.kind == "tfidf":
-        return explain(predictor, text, **kwargs)
-    private_copy(predictor.model, None if kwargs.get("method") in (None, "ig") else "eager", lock=lock)
+    if lock is not None and predictor.family.trained_by_loop:
+        method = resolve_method(predictor.kind, kwargs.get("method"))
+        private_copy(predictor.model, _attn_implementation(predictor, method), lock=lock)
     return explain(predictor, text, **kwargs)

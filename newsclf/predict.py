@@ -1,4 +1,7 @@
-"""Predictor(run): `predict_proba(texts)` for any run kind, loaded from best/ without pickle."""
+"""Predictor(run): `predict_proba(texts)` for any model family, loaded from best/ without pickle.
+
+The family (newsclf.models registry) knows how to load and score its models; a run directory is
+untrusted input, so every failure to load it becomes one line (RunLoadError), never a traceback."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,11 +11,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from newsclf import store
+from newsclf.text import word_spans
 from newsclf.config import MAX_TEXT_CHARS
-
-
-class InputError(ValueError):
-    """User text that cannot be classified; the message names the field."""
+from newsclf.errors import InputError
+from newsclf.models import ModelFamily, get_family
+from newsclf.models.torch_family import torch_predict_proba  # noqa: F401 - re-exported
 
 
 def validate_text(text: Any, field: str = "text") -> str:
@@ -26,15 +29,21 @@ def validate_text(text: Any, field: str = "text") -> str:
         raise InputError(f"{field}: expected text, got {type(text).__name__}")
     if not text.strip():
         raise InputError(f"{field}: is empty; give some text to classify")
+    if not word_spans(text):
+        raise InputError(f"{field}: has no words (letters or digits) to classify")
     if len(text) > MAX_TEXT_CHARS:
         raise InputError(f"{field}: {len(text):,} characters is more than the {MAX_TEXT_CHARS:,} accepted; "
                          "shorten it (models only read the first few hundred tokens anyway)")
     return text
 
 
+class RunLoadError(store.RunNotFoundError):
+    """A run's model, labels or config cannot be read (corrupt, missing, hostile): one line for the user."""
+
+
 @dataclass
 class Predictor:
-    """A loaded run: `kind` is tfidf, bilstm or transformer; torch models live on `device`."""
+    """A loaded run: `kind` names its model family; torch models live on `device`."""
 
     run_dir: Path
     kind: str
@@ -44,6 +53,10 @@ class Predictor:
     encoder: Any = None  # torch models only
     device: str = "cpu"
     batch_size: int = 64
+
+    @property
+    def family(self) -> ModelFamily:
+        return get_family(self.kind)
 
     @property
     def run_id(self) -> str:
@@ -58,10 +71,7 @@ class Predictor:
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.label_names)), dtype=np.float32)
-        if self.kind == "tfidf":
-            return self.model.predict_proba(texts)
-        return torch_predict_proba(self.model, self.encoder.encode(texts), self.encoder.pad_id,
-                                   self.device, self.batch_size)
+        return self.family.predict_proba(self.model, self.encoder, texts, self.device, self.batch_size)
 
     def top_k(self, text: str, k: int = 5) -> list[tuple[str, float]]:
         """The k most probable classes of one (validated) text."""
@@ -70,49 +80,40 @@ class Predictor:
         return [(self.label_names[i], float(probs[i])) for i in order]
 
 
-def torch_predict_proba(model, ids: Sequence[Sequence[int]], pad_id: int, device, batch_size: int = 64) -> np.ndarray:
-    """Batched, length-sorted inference in eval mode (bf16 autocast on CUDA); rows in input order."""
-    import torch
-
-    from newsclf.batching import eval_batches
-
-    device = torch.device(device)
-    model.eval()
-    out: np.ndarray | None = None
-    with torch.inference_mode():
-        for idx, batch in eval_batches(ids, batch_size, pad_id):
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model(input_ids=batch["input_ids"].to(device),
-                               attention_mask=batch["attention_mask"].to(device)).logits
-            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-            if out is None:
-                out = np.zeros((len(ids), probs.shape[1]), dtype=np.float32)
-            out[idx] = probs
-    return out
-
-
 def load_model_dir(kind: str, directory: Path, device: str = "cpu") -> tuple[Any, Any]:
-    """(model, encoder) from a best/ folder; encoder is None for tfidf."""
-    if kind == "tfidf":
-        from newsclf.models import tfidf
-
-        return tfidf.load(directory), None
-    from newsclf.models import get_family
-
-    return get_family(kind).load(directory, device)
+    """(model, encoder) from a best/ folder; encoder is None for one-shot families. Raises RunLoadError."""
+    family = get_family(kind)
+    directory = Path(directory)
+    try:
+        store.check_model_dir(directory)
+        return family.load(directory, device)
+    except store.RunNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt or hostile best/ is reported, never raised through
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise RunLoadError(f"run {directory.parent.name}: cannot load its model from {directory.name}/ "
+                           f"({type(exc).__name__}: {first}); the run directory is damaged") from None
 
 
 def load_predictor(run: str | Path, runs_dir: str | Path | None = None, device: str = "cpu") -> Predictor:
-    """Load a finished run's best/ model. `run` is an id or a path inside `runs_dir`."""
-    from newsclf.config import resolve_runs_dir
+    """Load a finished run's best/ model. `run` is an id, a unique part of one, or a path inside `runs_dir`."""
+    from newsclf.config import ConfigError, resolve_runs_dir
 
     run_dir = store.resolve_run(run, resolve_runs_dir(runs_dir))
-    config = store.read_json(run_dir / store.CONFIG) or {}
+    config = store.read_json(run_dir / store.CONFIG)
+    if not isinstance(config, dict):
+        raise RunLoadError(f"run {run_dir.name}: config.json is unreadable")
     best = run_dir / store.BEST
     if not best.is_dir():
         state = store.read_status(run_dir).get("state", "unknown")
         raise store.RunNotFoundError(f"run {run_dir.name}: no trained model yet (state: {state})")
     kind = config.get("model", "")
+    try:
+        get_family(kind)
+    except ConfigError:
+        raise RunLoadError(f"run {run_dir.name}: config.json names an unknown model family {kind!r}") from None
     model, encoder = load_model_dir(kind, best, device)
-    return Predictor(run_dir, kind, store.load_labels(run_dir), config, model, encoder, device,
-                     int(config.get("eval_batch_size", 64)))
+    labels = store.load_labels(run_dir)
+    batch = config.get("eval_batch_size", 64)
+    batch = batch if isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 8192 else 64
+    return Predictor(run_dir, kind, labels, config, model, encoder, device, batch)

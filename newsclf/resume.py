@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,14 @@ STATE = "state.json"
 
 def save_last(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
               scheduler_step: int, state: dict[str, Any]) -> None:
-    """Write last/ into a temp folder, then swap it in (a crash never leaves a half checkpoint)."""
-    directory = Path(directory)
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Write last/ whole through store.swap_in (a crash never leaves a half checkpoint, nor a blocking leftover)."""
+    from newsclf.store import swap_in
+
+    swap_in(lambda tmp: _write_last(tmp, model, optimizer, scheduler_step, state), Path(directory))
+
+
+def _write_last(tmp: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                scheduler_step: int, state: dict[str, Any]) -> None:
     tmp.mkdir(parents=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(_dedupe(weights), str(tmp / MODEL))
@@ -41,11 +44,6 @@ def save_last(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Op
             "python_random": _to_json(random.getstate()),
             "numpy_random": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
     (tmp / STATE).write_text(json.dumps(meta), encoding="utf-8")
-    old = directory.with_name(directory.name + ".old")
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_state(directory: Path) -> dict[str, Any]:
@@ -59,11 +57,6 @@ def load_model_weights(directory: Path, model: torch.nn.Module) -> None:
     tied = {k for k in missing if _is_tied(model, k, weights)}
     if missing - tied:
         raise ValueError(f"last/ checkpoint lacks weights: {sorted(missing - tied)[:3]}")
-
-
-def restore_optimizer_and_rng(directory: Path, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
-    restore_optimizer(directory, optimizer, meta)
-    restore_rng(directory, meta)
 
 
 def restore_optimizer(directory: Path, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:

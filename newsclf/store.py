@@ -24,11 +24,12 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -48,6 +49,7 @@ STATES = ("queued", "running", "finished", "failed", "cancelled")
 TERMINAL_STATES = ("finished", "failed", "cancelled")
 RESULT_KEYS = ("model", "val_acc", "test_acc", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
                "train_seconds", "inference_ms_per_doc", "params", "trainable_params", "best_epoch", "device")
+PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -78,9 +80,10 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
 
 
 def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
-    """Map a run id (or a path) to a run directory inside `runs_dir`, refusing traversal.
+    """Map a run id (or a path) to a run directory inside `runs_dir`, refusing traversal and links out.
 
-    Accepts a bare id (`20261126-...-tfidf`) or a path that resolves inside runs_dir.
+    Accepts a full id (`20261126-...-tfidf`), a unique part of one (its name, or its ending, as git
+    accepts an abbreviated hash), or a path that resolves inside runs_dir.
     """
     runs_root = Path(runs_dir).resolve()
     text = str(run)
@@ -88,6 +91,8 @@ def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
         raise RunNotFoundError("run: empty or invalid run id")
     if RUN_ID_RE.match(text) and not text.startswith(".."):
         candidate = (runs_root / text).resolve()
+        if not (candidate / CONFIG).is_file():
+            candidate = _unique_match(text, runs_root) or candidate
     else:
         candidate = Path(text).expanduser().resolve()
     if candidate.parent != runs_root:
@@ -95,6 +100,37 @@ def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
     if not (candidate / CONFIG).is_file():
         raise RunNotFoundError(f"run: no run {candidate.name!r} in {runs_root}")
     return candidate
+
+
+def _unique_match(part: str, runs_root: Path) -> Path | None:
+    """The one run whose id ends with `part` (or with `-part`); RunNotFoundError when several do."""
+    try:
+        names = [p.name for p in runs_root.iterdir() if RUN_ID_RE.match(p.name) and (p / CONFIG).is_file()]
+    except OSError:
+        return None
+    hits = sorted(n for n in names if n.endswith("-" + part)) or sorted(n for n in names if n.endswith(part))
+    if len(hits) > 1:
+        raise RunNotFoundError(f"run: {part!r} matches {len(hits)} runs ({', '.join(hits[:3])}"
+                               f"{', ...' if len(hits) > 3 else ''}); give more of the id")
+    return (runs_root / hits[0]).resolve() if hits else None
+
+
+def check_model_dir(directory: Path) -> None:
+    """Refuse a model folder that is a link, holds links, or holds pickle files (RunNotFoundError).
+
+    Model folders are untrusted input (users share runs): loaders only read safetensors and JSON,
+    and nothing here may lead them to a file outside the run directory.
+    """
+    directory = Path(directory)
+    run_dir = directory.parent.resolve()
+    if directory.is_symlink() or directory.resolve().parent != run_dir:
+        raise RunNotFoundError(f"run {run_dir.name}: {directory.name}/ is a link; refusing to follow it")
+    for path in directory.rglob("*"):
+        if path.is_symlink():
+            raise RunNotFoundError(f"run {run_dir.name}: {directory.name}/{path.name} is a link; refusing to follow it")
+        if path.suffix in PICKLE_SUFFIXES:
+            raise RunNotFoundError(f"run {run_dir.name}: {directory.name}/{path.name} is a pickle file; "
+                                   "newsclf only loads safetensors and JSON")
 
 
 # ---- atomic JSON --------------------------------------------------------------------------
@@ -145,6 +181,50 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+# ---- folders swapped in whole (best/, last/) -------------------------------------------------
+def swap_in(save: Callable[[Path], None], target: Path) -> None:
+    """Write a folder through `save(tmp)` into a sibling temp folder, then swap it in for `target`.
+
+    Readers never see a half-written folder; leftovers of an earlier crash (target.tmp/, target.old/)
+    are cleared first, so they can never block a later swap.
+    """
+    target = Path(target)
+    tmp, old = _sibling(target, "tmp"), _sibling(target, "old")
+    recover_checkpoint(target)  # a crash between the two renames below left target missing
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(tmp)
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_checkpoint(target: Path, required: str | None = None) -> bool:
+    """Bring back `target` after a crash inside `swap_in`; True when target (with `required` in it) exists.
+
+    A kill between the renames leaves target.old/ (the previous copy) and target.tmp/ (the new one,
+    complete: it is renamed only after `save` returned): the new one is taken. A lone tmp/ may be
+    half-written and is left for `swap_in` to clear. Call it only while nothing writes the run
+    (before a resume, inside `swap_in`).
+    """
+    target = Path(target)
+    tmp, old = _sibling(target, "tmp"), _sibling(target, "old")
+    if not target.exists():
+        if old.is_dir() and tmp.is_dir() and not tmp.is_symlink():
+            tmp.rename(target)
+        elif old.is_dir() and not old.is_symlink():
+            old.rename(target)
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+    ok = target.is_dir() and not target.is_symlink()
+    return ok and (required is None or (target / required).is_file())
+
+
+def _sibling(target: Path, suffix: str) -> Path:
+    return target.with_name(f"{target.name}.{suffix}")
 
 
 # ---- status -------------------------------------------------------------------------------
@@ -259,12 +339,24 @@ class RunInfo:
         return self.config.get("model", "?")
 
     @property
+    def detail(self) -> str:
+        """The model family's short description of this run's configuration (e.g. "tfidf / cnb")."""
+        return describe_config(self.config)
+
+    @property
     def label(self) -> str:
         """A short human label: id plus model detail."""
-        detail = self.config.get("model", "?")
-        if detail == "transformer":
-            detail = f"{Path(self.config.get('pretrained', '')).name}/{self.config.get('strategy', '')}"
-        return f"{self.run_id} ({detail})"
+        return f"{self.run_id} ({self.detail})"
+
+
+def describe_config(config: dict[str, Any]) -> str:
+    """A run config's short label from its model family (newsclf.models registry); "?" when unknown."""
+    from newsclf.models import get_family
+
+    try:
+        return get_family(config.get("model", "?")).describe(config)
+    except ValueError:
+        return str(config.get("model", "?"))[:40]
 
 
 def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:

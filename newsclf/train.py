@@ -11,7 +11,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -20,7 +20,7 @@ import torch.distributed as torch_dist
 import torch.nn.functional as F
 
 from newsclf import batching
-from newsclf.models import Phase, param_groups, phases
+from newsclf.models import Phase
 
 
 class StopRequested(Exception):
@@ -107,8 +107,10 @@ class Trainer:
         self.family, self.cfg, self.device, self.dist = family, cfg, device, dist
         self.val_ids, self.val_labels, self.pad_id = val_ids, np.asarray(val_labels), pad_id
         self.should_stop = should_stop
-        self.phases: list[Phase] = phases(family, cfg)
+        self.phases: list[Phase] = family.phases(cfg)
         self.state = TrainState()
+        self.train_seconds = 0.0  # training time of earlier sessions of this run (resume)
+        self.step_lr = cfg.lr
         self.use_cuda = device.type == "cuda"
         if self.use_cuda:
             torch.backends.cuda.matmul.allow_tf32 = True  # the few fp32 matmuls outside autocast
@@ -133,9 +135,8 @@ class Trainer:
     def start_phase(self, index: int) -> None:
         """Set trainable parameters, (re)build the DDP wrapper, optimizer and schedule for a phase."""
         phase = self.phases[index]
-        if hasattr(self.family, "set_phase"):
-            self.family.set_phase(self.model, self.cfg, phase)
-        groups = param_groups(self.family, self.model, self.cfg, phase)
+        self.family.set_phase(self.model, self.cfg, phase)
+        groups = self.family.param_groups(self.model, self.cfg, phase)
         for g in groups:
             g["initial_lr"] = g["lr"]
         fused = self.use_cuda and all(p.is_cuda for g in groups for p in g["params"])
@@ -159,6 +160,32 @@ class Trainer:
                 return i, epoch - start
             start += p.epochs
         return len(self.phases) - 1, self.phases[-1].epochs
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The train state saved in last/state.json (JSON values only)."""
+        return {**asdict(self.state), "train_seconds": self.train_seconds}
+
+    def restore(self, last) -> None:
+        """Continue from a last/ checkpoint: weights, train state, the phase's optimizer and schedule, RNG.
+
+        A resumed run then ends exactly where an uninterrupted one would (same device).
+        """
+        from newsclf import resume as resume_mod
+
+        meta = resume_mod.load_state(last)
+        resume_mod.load_model_weights(last, self.model)
+        saved = dict(meta["train_state"])
+        self.train_seconds = float(saved.pop("train_seconds", 0.0))
+        self.state = TrainState(**saved)
+        phase_now, _ = self.phase_of_epoch(self.state.epoch)
+        self.start_phase(phase_now)
+        if phase_now == saved["phase_index"]:  # else a new phase starts with a fresh optimizer, as uninterrupted
+            resume_mod.restore_optimizer(last, self.optimizer, meta)
+            self.scheduler.load_state_dict({**self.scheduler.state_dict(), "last_epoch": int(meta["scheduler_step"]),
+                                            "_last_lr": [g["lr"] for g in self.optimizer.param_groups]})
+        resume_mod.restore_rng(last, meta)  # always: dropout of the next epoch draws from it
+        self.state.phase_index = phase_now
 
     # ---- loop -------------------------------------------------------------------------------
     def fit(self) -> Iterator[dict[str, Any]]:

@@ -110,10 +110,11 @@ def test_runs_list_table_and_json(tiny_runs: dict, capsys):
     assert code == 0 and "no runs yet" in out
 
 
-def test_evaluate_rescores_a_run_and_keeps_its_training_facts(runs_copy: dict, capsys):
+def test_evaluate_rescores_a_run_and_keeps_its_training_facts(runs_copy: dict, fixture_data_home, capsys):
     run = runs_copy["bilstm"]
     before = json.loads((run / store.RESULTS).read_text())
-    code, out, _ = _cli(["evaluate", run.name, "--runs-dir", str(runs_copy["runs_dir"]), "--json"], capsys)
+    code, out, _ = _cli(["evaluate", run.name, "--runs-dir", str(runs_copy["runs_dir"]), "--json",
+                         "--data-home", str(fixture_data_home)], capsys)
     assert code == 0
     shown = json.loads(out)
     after = json.loads((run / store.RESULTS).read_text())

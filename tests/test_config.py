@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from newsclf.config import (BILSTM_MAX_LEN_LIMIT, MODEL_DEFAULTS, ConfigError, RunConfig, config_to_args,
-                            parse_train_args, resolve_data_home, resolve_runs_dir)
+from newsclf.commands.args import config_to_args, parse_train_args
+from newsclf.config import (BILSTM_MAX_LEN_LIMIT, MODEL_DEFAULTS, ConfigError, RunConfig,
+                            resolve_data_home, resolve_runs_dir)
 
 
 def test_bilstm_defaults_are_the_studys():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from newsclf import explain as ex
+from newsclf.models.transformer import transformer_tokens
 from newsclf.predict import InputError, Predictor, load_predictor
 from newsclf.text import pad_batch, word_spans
 
@@ -162,7 +163,7 @@ def test_transformer_ig_completeness_and_baseline(sharp_distilbert):
     assert abs(gap) > 0.05
     assert abs(attr.delta) < 0.01 * abs(gap) + 1e-4
     assert word_total(attr) + attr.unaligned == pytest.approx(gap + attr.delta, rel=1e-4, abs=1e-5)
-    ids, spans, _ = ex.transformer_tokens(sharp_distilbert.encoder, MIXED)
+    ids, spans, _ = transformer_tokens(sharp_distilbert.encoder, MIXED)
     tok = sharp_distilbert.encoder.tokenizer
     assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id and spans[0] == spans[-1] == (0, 0)
     assert ids == sharp_distilbert.encoder.encode([MIXED])[0]  # same ids as prediction sees
@@ -170,7 +171,7 @@ def test_transformer_ig_completeness_and_baseline(sharp_distilbert):
 
 def test_word_alignment_sums_subwords(sharp_distilbert):
     text = "rendering pixels, ok"
-    ids, spans, _ = ex.transformer_tokens(sharp_distilbert.encoder, text)
+    ids, spans, _ = transformer_tokens(sharp_distilbert.encoder, text)
     pieces = sharp_distilbert.encoder.tokenizer.convert_ids_to_tokens(ids)
     assert pieces[1:3] == ["render", "##ing"] and pieces[3:5] == ["pixel", "##s"]  # several sub-words per word
     token_scores = np.arange(1.0, len(ids) + 1)
@@ -193,7 +194,7 @@ def test_transformer_attentions_eager_every_layer_and_shared_model_untouched(sha
     clone, _ = ex.private_copy(model, "eager")
     assert clone.get_input_embeddings().weight is model.get_input_embeddings().weight  # weights shared
     assert model.config._attn_implementation == "sdpa" and clone.config._attn_implementation == "eager"
-    ids = torch.tensor([ex.transformer_tokens(sharp_distilbert.encoder, GRAPHICS)[0]])
+    ids = torch.tensor([transformer_tokens(sharp_distilbert.encoder, GRAPHICS)[0]])
     with torch.no_grad():
         out = clone(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True)
     assert len(out.attentions) == model.config.n_layers == 2
@@ -221,7 +222,7 @@ def test_transformer_truncation_marks_unseen(sharp_distilbert, truncation):
     seen = attr.seen
     if truncation == "head":
         assert seen == [True] * 16 + [False] * 24 and attr.unseen_spans[0][1] == len(text)
-        assert ex.transformer_tokens(encoder, text)[0] == encoder.encode([text])[0]
+        assert transformer_tokens(encoder, text)[0] == encoder.encode([text])[0]
     else:
         assert seen == [True] * 4 + [False] * 24 + [True] * 12 and len(attr.unseen_spans) == 1
     assert all((s is None) == (not ok) for s, ok in zip(attr.scores, seen))

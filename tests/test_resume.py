@@ -52,7 +52,8 @@ def test_resume_matches_uninterrupted_run(stop_after_epoch, tmp_path, uninterrup
 
     cfg = _cfg(tiny_model_dirs["distilbert"], fixture_data_home)
     run_dir = _interrupted(tmp_path, cfg, stop_after_epoch)
-    assert main(["train", "--resume", str(run_dir), "--runs-dir", str(tmp_path)]) == 0  # the real CLI path
+    assert main(["train", "--resume", str(run_dir), "--runs-dir", str(tmp_path),
+                 "--data-home", str(fixture_data_home)]) == 0  # the real CLI path
     assert capsys.readouterr().out.strip().endswith(run_dir.name)
     assert store.read_status(run_dir)["state"] == "finished"
     assert not (run_dir / store.STOP).exists()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from newsclf.cli import UserError
 from newsclf.config import resolve_runs_dir
+from newsclf.errors import UserError
 
 METHOD_CHOICES = ("ig", "attention", "rollout", "contributions")
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from newsclf.commands.runs import read_text_arg
+    from newsclf.commands.predict import read_text_arg
     from newsclf.explain import explain
     from newsclf.predict import InputError, load_predictor
 

@@ -16,8 +16,8 @@ import datetime as _dt
 import json
 import sys
 
-from newsclf.cli import UserError
-from newsclf.config import add_config_arguments, config_from_namespace
+from newsclf.commands.args import add_config_arguments, config_from_namespace
+from newsclf.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

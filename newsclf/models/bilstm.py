@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from newsclf.config import ConfigError
 from newsclf.models.lstm_cpu import masked_bilstm
 from newsclf.models.output import ClassifierOutput
 from newsclf.text import PAD_ID, Vocab, WordEncoder
@@ -173,3 +174,13 @@ def load(directory: Path, device: str | torch.device = "cpu") -> tuple[BiLSTMAtt
     model = BiLSTMAttention(arch)
     model.load_state_dict(load_file(str(directory / WEIGHTS), device="cpu"))
     return model.to(device).eval(), WordEncoder.load(directory)
+
+
+def check_glove(path: Path, dim: int, lines: int = 1000) -> None:
+    """Refuse a file that holds no `dim`-d word vector in its first lines (ConfigError on `glove`)."""
+    try:
+        for i, _ in enumerate(_iter_glove(path, dim)):
+            return
+    except (OSError, zipfile.BadZipFile, ValueError, UnicodeError) as exc:
+        raise ConfigError("glove", f"cannot read {path}: {exc}") from None
+    raise ConfigError("glove", f"{path} holds no {dim}-d word vectors (expected GloVe lines: word v1 ... v{dim})")

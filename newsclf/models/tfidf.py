@@ -11,6 +11,7 @@ JSON, idf / coef / intercept in safetensors.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -124,3 +125,39 @@ def load(directory: Path) -> TfidfClassifier:
     arrays = load_file(str(directory / WEIGHTS))
     vectorizer.idf_ = arrays["idf"].astype(np.float64)
     return TfidfClassifier(vectorizer, arrays["coef"], arrays["intercept"])
+
+
+# ---- explanation -------------------------------------------------------------------------------
+def token_contributions(model: TfidfClassifier, text: str, target: int
+                        ) -> tuple[list[tuple[int, int]], list[float], float, float]:
+    """(token char spans, token scores, unaligned, bias): each feature's exact contribution spread
+    over its occurrences, a bigram's share split equally over its words."""
+    vec = model.vectorizer
+    names, contribs, bias = model.contributions(text, target)
+    by_feature = dict(zip(names, contribs.tolist()))
+    preprocess = vec.build_preprocessor()
+    stop = vec.get_stop_words() or frozenset()
+    pattern = re.compile(vec.token_pattern)
+    toks = [(preprocess(m.group(1) if pattern.groups else m.group(0)), m.span(1 if pattern.groups else 0))
+            for m in pattern.finditer(text)]
+    toks = [(t, span) for t, span in toks if t not in stop]  # sklearn drops stop words before n-grams
+    lo, hi = vec.ngram_range
+    occurrences: dict[str, list[list[tuple[int, int]]]] = {}
+    for n in range(lo, hi + 1):
+        for i in range(len(toks) - n + 1):
+            gram = " ".join(t for t, _ in toks[i:i + n])
+            if gram in by_feature:
+                occurrences.setdefault(gram, []).append([span for _, span in toks[i:i + n]])
+    spans: list[tuple[int, int]] = []
+    scores: list[float] = []
+    unaligned = 0.0
+    for name, value in by_feature.items():
+        occ = occurrences.get(name)
+        if not occ:  # a feature our scan cannot place (exotic preprocessing): keep the sum exact
+            unaligned += value
+            continue
+        for grams in occ:
+            for span in grams:
+                spans.append(span)
+                scores.append(value / len(occ) / len(grams))
+    return spans, scores, unaligned, bias

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from newsclf.config import ConfigError
-from newsclf.models import NO_DECAY_HINTS, Phase
+from newsclf.errors import InputError
+from newsclf.models.base import NO_DECAY_HINTS, Phase, split_decay
 
 ENCODER_FILE = "newsclf_encoder.json"
 LAYER_RE = re.compile(r"\.(?:layer|layers|block)\.(\d+)\.")
@@ -277,8 +278,6 @@ def param_groups(model, cfg, phase: Phase) -> list[dict[str, Any]]:
     """Head-only: one lr (head_lr). All: lr x decay^(distance from the head), per depth; no decay on biases/norms."""
     if phase.name == "head":
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        from newsclf.models import split_decay
-
         return split_decay(named, cfg.head_lr, cfg.weight_decay)
     n_layers = num_layers(model)
     decay = effective_layer_decay(model, cfg)
@@ -293,3 +292,43 @@ def param_groups(model, cfg, phase: Phase) -> list[dict[str, Any]]:
             "weight_decay": 0.0 if no_decay else cfg.weight_decay, "name": f"depth{depth}{'-nd' if no_decay else ''}"})
         group["params"].append(p)
     return [groups[k] for k in sorted(groups)]
+
+
+# ---- explanation -------------------------------------------------------------------------------
+def transformer_tokens(encoder: HFEncoder, text: str) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]:
+    """(input ids with special tokens, char span per id ((0, 0) for specials), spans of the body tokens
+    the model sees), truncated as HFEncoder does (head, or head and tail)."""
+    tok = encoder.tokenizer
+    if not getattr(tok, "is_fast", False):
+        raise InputError("model: explanations need a fast (Rust) tokenizer with offset mapping")
+    body = tok(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    ids, offsets = list(body["input_ids"]), [tuple(o) for o in body["offset_mapping"]]
+    if not ids:
+        raise InputError("text: tokenizes to nothing for this model")
+    template = tok("a", return_special_tokens_mask=True)
+    first = template["special_tokens_mask"].index(0)
+    prefix, suffix = template["input_ids"][:first], template["input_ids"][first + 1:]
+    room = encoder.max_len - len(prefix) - len(suffix)
+    keep = list(range(len(ids)))
+    if len(ids) > room:
+        if getattr(encoder, "truncation", "head") == "head_tail":
+            head = room // 4  # as HFEncoder: 128 head + 382 tail at 512
+            keep = keep[:head] + keep[len(ids) - (room - head):]
+        else:
+            keep = keep[:room]
+    seen = [offsets[i] for i in keep]
+    full_ids = prefix + [ids[i] for i in keep] + suffix
+    full_spans = [(0, 0)] * len(prefix) + seen + [(0, 0)] * len(suffix)
+    return full_ids, full_spans, seen
+
+
+def layers_and_heads(model) -> tuple[int, int]:
+    cfg = model.config
+    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or 1
+    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_heads", None) or 1
+    return int(layers), int(heads)
+
+
+def model_name(pretrained: str) -> str:
+    """A short name of a hub id or a local model directory (its last path part)."""
+    return Path(str(pretrained).rstrip("/")).name or str(pretrained)

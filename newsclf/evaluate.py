@@ -1,0 +1,94 @@
+"""Evaluate a run directory: metrics on val and test, predictions, latency -> results.json.
+
+`evaluate_run(run_dir)` (also `newsclf evaluate RUN`, and the end of every training run) loads
+best/ through the model registry and scores it; results.json holds store.RESULT_KEYS at least.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from newsclf import store
+from newsclf.models import get_family
+
+
+def evaluate_run(run_dir: Path, device: str = "cpu", train_seconds: float | None = None,
+                 params: tuple[int, int] | None = None, data=None, data_home: str | None = None) -> dict:
+    """Score best/ on val and test; write predictions_*.npz and results.json; return results.
+
+    The corpus comes from `data_home` (the caller's: flag, $NEWSCLF_DATA_HOME or data/), never
+    from the data home a run's config names: a run directory is untrusted input.
+    """
+    from newsclf.data import load_dataset
+    from newsclf.metrics import compute_report, measure_latency
+    from newsclf.predict import Predictor, load_model_dir
+    from newsclf.prepare import stored_config
+
+    run_dir = Path(run_dir)
+    cfg = stored_config(run_dir)
+    config = cfg.to_dict()
+    if data is None:
+        data = load_dataset(cfg.protocol, data_home, seed=cfg.seed, limit_train=cfg.limit_train)
+    family = get_family(cfg.model)
+    model, encoder = load_model_dir(cfg.model, run_dir / store.BEST, device)
+    predictor = Predictor(run_dir, cfg.model, list(data.label_names), config, model, encoder, device,
+                          cfg.eval_batch_size)
+    previous = store.read_json(run_dir / store.RESULTS) or {}
+    results: dict[str, Any] = {"model": cfg.model, "run_id": run_dir.name, "protocol": cfg.protocol}
+    sync = cuda_sync(device) or (lambda: None)
+    batched_ms = 0.0
+    for split in ("val", "test"):  # val first: it also warms the model up for the timed test pass
+        part = getattr(data, split)
+        sync()
+        start = time.perf_counter()
+        probs = predictor.predict_proba(part.texts)  # texts in -> probabilities out, batched
+        sync()
+        batched_ms = (time.perf_counter() - start) * 1000 / max(len(part.texts), 1)
+        y_pred = probs.argmax(1) if len(probs) else np.zeros(0, dtype=np.int64)
+        store.save_predictions(run_dir, split, store.Predictions(np.asarray(part.doc_ids), part.labels, y_pred, probs))
+        report = compute_report(part.labels, y_pred, data.label_names)
+        results[f"{split}_acc"] = report.accuracy
+        results[f"{split}_report"] = report.to_dict()
+    test = results["test_report"]
+    results.update({k: test[k] for k in ("f1_macro", "f1_weighted", "precision_macro", "recall_macro")})
+    latency = measure_latency(predictor.predict_proba, data.test.texts[:20], sync=sync)  # single documents
+    results.update(inference_ms_per_doc=batched_ms, inference_ms_single=latency.single_ms)
+    if params is None:
+        params = previous.get("params"), previous.get("trainable_params")
+        if params[0] is None:
+            params = family.count_params(model)
+    results.update(params=int(params[0]), trainable_params=int(params[1]))
+    results["train_seconds"] = float(train_seconds if train_seconds is not None else previous.get("train_seconds", 0.0))
+    state = store.read_json(run_dir / store.LAST / "state.json") or {}
+    results["best_epoch"] = int(previous.get("best_epoch") or state.get("best_epoch") or best_epoch_from_metrics(run_dir))
+    results["device"] = device_name(device)
+    results["n_train"], results["n_val"], results["n_test"] = len(data.train.texts), len(data.val.texts), len(data.test.texts)
+    results["label_names"] = list(data.label_names)
+    store.write_json_atomic(run_dir / store.RESULTS, results)
+    return results
+
+
+def best_epoch_from_metrics(run_dir: Path) -> int:
+    events, _ = store.read_metrics(run_dir / store.METRICS)
+    best = [e for e in events if e.get("type") == "epoch" and e.get("is_best")]
+    return int(best[-1]["epoch"]) if best else 0
+
+
+def device_name(device) -> str:
+    text = str(device)
+    if text.startswith("cuda"):
+        import torch
+
+        return f"{text} ({torch.cuda.get_device_name(torch.device(text))})"
+    return "cpu"
+
+
+def cuda_sync(device: str):
+    if str(device).startswith("cuda"):
+        import torch
+
+        return torch.cuda.synchronize
+    return None
