@@ -30,6 +30,7 @@ PRETRAINED_PRESETS = ("distilbert-base-uncased", "bert-base-uncased")
 MAX_TEXT_CHARS = 100_000  # the one limit on user text (pasted, uploaded, explained); models read far less
 BILSTM_MAX_LEN_LIMIT = 4096
 MAX_SEED = 2**32 - 1
+MIN_LIMIT_TRAIN = 10  # fewer training documents cannot fit a vocabulary or a classifier
 
 
 class ConfigError(ValueError):
@@ -111,6 +112,8 @@ class RunConfig:
         then the cross-field rules of the fields this model family uses."""
         for f in fields(self):
             _check_field(self, f)
+        if 0 < self.limit_train < MIN_LIMIT_TRAIN:
+            raise ConfigError("limit_train", f"must be 0 (all documents) or at least {MIN_LIMIT_TRAIN}, got {self.limit_train}")
         if self.name and not _safe_name(self.name):
             raise ConfigError("name", "use letters, digits, '-', '_' and '.' only (max 64 characters)")
         uses = lambda name: uses_field(self.model, name)  # noqa: E731

@@ -114,6 +114,17 @@ def load_predictor(run: str | Path, runs_dir: str | Path | None = None, device: 
         raise RunLoadError(f"run {run_dir.name}: config.json names an unknown model family {kind!r}") from None
     model, encoder = load_model_dir(kind, best, device)
     labels = store.load_labels(run_dir)
+    if not labels or not all(isinstance(name, str) and 0 < len(name) <= 200 for name in labels):
+        raise RunLoadError(f"run {run_dir.name}: labels.json must list the class names as short texts")
     batch = config.get("eval_batch_size", 64)
     batch = batch if isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 8192 else 64
-    return Predictor(run_dir, kind, labels, config, model, encoder, device, batch)
+    predictor = Predictor(run_dir, kind, labels, config, model, encoder, device, batch)
+    try:
+        n_classes = predictor.predict_proba(["probe text"]).shape[1]
+    except Exception as exc:  # noqa: BLE001 - a model that cannot score a text is a damaged run
+        raise RunLoadError(f"run {run_dir.name}: its model cannot score text ({type(exc).__name__}); "
+                           "the run directory is damaged") from None
+    if n_classes != len(labels):
+        raise RunLoadError(f"run {run_dir.name}: labels.json names {len(labels)} classes but the model "
+                           f"has {n_classes}; the run directory is damaged")
+    return predictor

@@ -195,6 +195,7 @@ def swap_in(save: Callable[[Path], None], target: Path) -> None:
     recover_checkpoint(target)  # a crash between the two renames below left target missing
     shutil.rmtree(tmp, ignore_errors=True)
     save(tmp)
+    _normalise_modes(tmp)
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         target.rename(old)
@@ -221,6 +222,15 @@ def recover_checkpoint(target: Path, required: str | None = None) -> bool:
         shutil.rmtree(old, ignore_errors=True)
     ok = target.is_dir() and not target.is_symlink()
     return ok and (required is None or (target / required).is_file())
+
+
+def _normalise_modes(folder: Path) -> None:
+    """One mode for every file of a run (some writers create 0600 files): 0644 / 0755 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o755 if path.is_dir() else 0o644) & ~umask)
 
 
 def _sibling(target: Path, suffix: str) -> Path:

@@ -27,7 +27,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = given_fields(args)
     prepared = prepare_run(given, resolve_runs_dir(args.runs_dir), resume=args.resume, run_dir=args.run_dir,
                            data_home=given.get("data_home"))
-    results = run(prepared.cfg, prepared.run_dir, resume=prepared.resume, on_event=_progress_printer())
+    try:
+        results = run(prepared.cfg, prepared.run_dir, resume=prepared.resume, on_event=_progress_printer())
+    except Exception as exc:  # noqa: BLE001 - recorded in status.json (reason + traceback) and train.log
+        from newsclf.runner import failure_reason
+
+        print(f"error: run {prepared.run_dir.name} failed: {failure_reason(exc)} "
+              f"(traceback in {prepared.run_dir / store.STATUS})", file=sys.stderr)
+        return 1
     if results is not None or store.read_status(prepared.run_dir).get("state") == "cancelled":
         print(prepared.run_dir)
     return 0

@@ -166,6 +166,12 @@ class HFEncoder:
     def save(self, directory: Path) -> None:
         self.tokenizer.save_pretrained(str(directory))
         (Path(directory) / ENCODER_FILE).write_text(json.dumps({"max_len": self.max_len, "truncation": self.truncation}))
+        # plain `transformers` loading must truncate as newsclf does: the run's max_len, not the model's 512
+        config_path = Path(directory) / "tokenizer_config.json"
+        if config_path.is_file():
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            config["model_max_length"] = self.max_len
+            config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def _cached(encoder: HFEncoder, texts: Sequence[str]) -> list[list[int]]:
