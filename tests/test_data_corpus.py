@@ -171,3 +171,176 @@ def test_commands_in_process(tmp_path, fixture_archive, fixture_data_home, capsy
         _run_command(["data", "stats", "--data-home", str(tmp_path / "none")])
 
 
+
+
+# ---- a damaged archive never becomes the corpus (each of these imported a partial corpus before) ----
+FIXTURE_COUNTS = {"train": {name: 12 for name in data.CATEGORIES}, "test": {name: 6 for name in data.CATEGORIES}}
+
+
+def _flipped(archive: Path, at: float, out: Path) -> Path:
+    raw = bytearray(archive.read_bytes())
+    pos = int(len(raw) * at)
+    raw[pos:pos + 8] = bytes(b ^ 0xFF for b in raw[pos:pos + 8])
+    out.write_bytes(bytes(raw))
+    return out
+
+
+def _cut_at_member(archive: Path, keep_files: int, out: Path) -> Path:
+    """A VALID gzip of the fixture tar cut after `keep_files` files (a clean member boundary)."""
+    import gzip
+
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        files = [m for m in members if m.isfile()]
+        cut = members[members.index(files[keep_files])].offset  # header of the first dropped file
+        tar.fileobj.seek(0)
+    raw = gzip.decompress(archive.read_bytes())[:cut]
+    out.write_bytes(gzip.compress(raw + bytes(1024)))  # plus a proper end-of-archive marker
+    return out
+
+
+def _cli_import(source: Path, home: Path, capsys) -> tuple[int, str]:
+    from newsclf import cli
+
+    try:
+        code = cli.main(["data", "import", str(source), "--data-home", str(home)])
+    except SystemExit as exc:  # pragma: no cover - parser problems
+        code = exc.code
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[")]  # progress
+    return code, "\n".join(lines)
+
+
+@pytest.mark.parametrize("at", [0.985, 0.995, 0.5, 0.1])
+def test_flipped_bytes_are_damage_and_keep_the_good_cache(at, tmp_path, fixture_data_home, fixture_archive, capsys):
+    home = _good_home(tmp_path, fixture_data_home)
+    before = _snapshot(home / data.CACHE_FILE)
+    bad = _flipped(fixture_archive, at, tmp_path / "flipped.tar.gz")
+    code, err = _cli_import(bad, home, capsys)
+    assert code == 2 and err.startswith("error: import: the archive flipped.tar.gz is damaged (")
+    assert err.endswith("download it again") and len(err.splitlines()) == 1
+    assert "not the 20news-bydate corpus" not in err and "missing" not in err
+    assert _snapshot(home / data.CACHE_FILE) == before
+    assert sorted(p.name for p in home.iterdir()) == [data.CACHE_FILE]
+
+
+@pytest.mark.parametrize("keep", [0.999, 0.9, 0.3])
+def test_cut_gzip_is_damage(keep, tmp_path, fixture_data_home, fixture_archive):
+    home = _good_home(tmp_path, fixture_data_home)
+    before = _snapshot(home / data.CACHE_FILE)
+    raw = fixture_archive.read_bytes()
+    (tmp_path / "cut.tar.gz").write_bytes(raw[:int(len(raw) * keep)])
+    with pytest.raises(data.DataError, match=r"^import: the archive cut.tar.gz is damaged \(.*download it again$"):
+        data.import_archive(tmp_path / "cut.tar.gz", home)
+    assert _snapshot(home / data.CACHE_FILE) == before
+
+
+def test_valid_gzip_of_a_cut_tar_fails_the_count_check(tmp_path, fixture_data_home, fixture_archive):
+    home = _good_home(tmp_path, fixture_data_home)
+    before = _snapshot(home / data.CACHE_FILE)
+    cut = _cut_at_member(fixture_archive, 120 + 220, tmp_path / "cut.tar.gz")  # test/ comes first: all 120, 220 train
+    with pytest.raises(data.DataError, match=r"damaged or incomplete: 220 of 240 train documents \(talk.politics.misc "
+                                             r"4 of 12, talk.religion.misc 0 of 12\); download it again$"):
+        data.import_archive(cut, home, expected=FIXTURE_COUNTS)
+    assert _snapshot(home / data.CACHE_FILE) == before
+    data.import_archive(fixture_archive, tmp_path / "ok", expected=FIXTURE_COUNTS)  # the whole one passes
+
+
+def test_garbage_after_a_bad_tar_header_is_damage(tmp_path, fixture_archive):
+    """tarfile stops quietly at a bad header; the data after it must then be only zero padding."""
+    import gzip
+
+    raw = bytearray(gzip.decompress(fixture_archive.read_bytes()))
+    with tarfile.open(fixture_archive) as tar:
+        header = [m for m in tar.getmembers() if m.isfile()][-5].offset
+    raw[header + 148:header + 156] = b"garbage!"  # the header checksum field
+    (tmp_path / "h.tar.gz").write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(data.DataError, match="is damaged .*stops making sense"):
+        data.import_archive(tmp_path / "h.tar.gz", tmp_path / "home", expected=None)
+
+
+def _bydate_named_tree(root: Path, drop_test: int = 0) -> Path:
+    """The fixture tree with its files renamed to real 20news-bydate article numbers of their folder."""
+    from newsclf.data.archive import BYDATE
+
+    make_fixture_tree(root)
+    for folder, split in data.SPLIT_FOLDERS.items():
+        for name in data.CATEGORIES:
+            lo = BYDATE[split][name][1]
+            for i, f in enumerate(sorted((root / folder / name).iterdir())):
+                f.rename(f.with_name(str(lo + i)))
+    victims = sorted((root / data.TEST_FOLDER / "sci.med").iterdir())[:drop_test]
+    for f in victims:
+        f.unlink()
+    return root
+
+
+def test_product_path_enforces_the_real_counts(tmp_path, fixture_data_home, capsys):
+    """Named like 20news-bydate => must hold all 11,314 / 7,532 documents (no flag can be forgotten)."""
+    home = _good_home(tmp_path, fixture_data_home)
+    before = _snapshot(home / data.CACHE_FILE)
+    archive = pack_archive(_bydate_named_tree(tmp_path / "tree"), tmp_path / "20news-bydate.tar.gz")
+    code, err = _cli_import(archive, home, capsys)
+    assert code == 2 and "damaged or incomplete: 240 of 11,314 train documents (alt.atheism 12 of 480" in err
+    assert _snapshot(home / data.CACHE_FILE) == before
+
+
+def test_looks_like_bydate():
+    from newsclf.data.archive import BYDATE, looks_like_bydate
+
+    real = {s: {n: {str(lo + i): b"" for i in range(3)} for n, (_, lo, _) in c.items()} for s, c in BYDATE.items()}
+    assert looks_like_bydate(real)
+    fixture = {s: {n: {str(10000 + i): b"" for i in range(3)} for n in data.CATEGORIES} for s in ("train", "test")}
+    assert not looks_like_bydate(fixture)
+
+
+# ---- links are never followed --------------------------------------------------------------------
+def test_symlink_in_folder_is_refused(tmp_path, fixture_data_home):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    root = make_fixture_tree(tmp_path / "tree")
+    (root / data.TRAIN_FOLDER / "sci.space" / "99999").symlink_to(secret)
+    home = _good_home(tmp_path, fixture_data_home)
+    before = _snapshot(home / data.CACHE_FILE)
+    with pytest.raises(data.DataError, match="symbolic link; refused"):
+        data.import_archive(root, home)
+    assert _snapshot(home / data.CACHE_FILE) == before
+
+
+def test_symlinked_class_folder_is_refused(tmp_path):
+    root = make_fixture_tree(tmp_path / "tree")
+    outside = tmp_path / "outside"
+    shutil.move(root / data.TEST_FOLDER / "rec.autos", outside)
+    (root / data.TEST_FOLDER / "rec.autos").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(data.DataError, match="rec.autos is a symbolic link; refused"):
+        data.import_archive(root, tmp_path / "home")
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE])
+def test_link_member_in_archive_is_refused(kind, tmp_path):
+    root = make_fixture_tree(tmp_path / "tree")
+    archive = pack_archive(root, tmp_path / "a.tar.gz")
+    with tarfile.open(archive, "r:gz") as src, tarfile.open(tmp_path / "l.tar.gz", "w:gz") as dst:
+        for m in src.getmembers():
+            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        link = tarfile.TarInfo(f"{data.TRAIN_FOLDER}/sci.space/99999")
+        link.type, link.linkname = kind, "/etc/passwd"
+        dst.addfile(link)
+    with pytest.raises(data.DataError, match="link or special file"):
+        data.import_archive(tmp_path / "l.tar.gz", tmp_path / "home")
+
+
+def test_cache_equals_sklearn_load_files(tmp_path, fixture_data_home):
+    """The in-memory import writes what sklearn's own load_files would (same order, text, labels)."""
+    from sklearn.datasets import load_files
+
+    from newsclf.data.archive import read_source
+    from newsclf.data.corpus import build_cache
+
+    root = make_fixture_tree(tmp_path / "tree")
+    ours = build_cache(read_source(root), tmp_path)
+    for folder, split in data.SPLIT_FOLDERS.items():
+        ref = load_files(str(root / folder), encoding="latin1")
+        assert ours[split].data == ref.data and ours[split].target_names == ref.target_names
+        assert ours[split].target.dtype == ref.target.dtype and (ours[split].target == ref.target).all()
+        assert [f.split("/")[-2:] for f in ours[split].filenames] == [f.split("/")[-2:] for f in ref.filenames]
+        assert sorted(ours[split].keys()) == sorted(ref.keys())
