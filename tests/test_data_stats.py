@@ -92,3 +92,19 @@ def test_cli_stats_json_subprocess(fixture_data_home):
     proc = subprocess.run([sys.executable, "-m", "newsclf", "data", "stats"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error:") and "data fetch" in proc.stderr
+
+
+def test_cli_import_precomputes_stats_for_both_protocols(tmp_path, fixture_archive):
+    """A cold dashboard then reads JSON instead of parsing the corpus."""
+    import argparse
+
+    from newsclf.commands import data as data_cmd
+
+    parser = argparse.ArgumentParser(prog="newsclf")
+    data_cmd.register(parser.add_subparsers(dest="command", required=True))
+    home = tmp_path / "home"
+    args = parser.parse_args(["data", "import", str(fixture_archive), "--data-home", str(home)])
+    assert args.func(args) == 0
+    for protocol in ("seed", "raw"):
+        cached = json.loads((home / data.STATS_FILE.format(protocol=protocol)).read_text())
+        assert cached["stats"] == data.compute_stats(home, protocol).to_dict()
