@@ -20,8 +20,9 @@ sklearn is imported lazily (it takes a second or two). Never imports torch or st
 from __future__ import annotations
 
 from newsclf.data.errors import DataError, DataMissingError, missing_message
-from newsclf.data.corpus import (CACHE_FILE, CATEGORIES, SPLIT_FOLDERS, TEST_FOLDER, TRAIN_FOLDER, Progress,
-                                 cache_path, clear_caches, corpus_available, fetch_corpus, import_archive)
+from newsclf.data.archive import CATEGORIES, SPLIT_FOLDERS, TEST_FOLDER, TRAIN_FOLDER
+from newsclf.data.corpus import (CACHE_FILE, Progress, cache_path, clear_caches, corpus_available, fetch_corpus,
+                                 import_archive)
 from newsclf.data.dataset import (REMOVE, Dataset, Document, Split, content_words, get_documents, load_dataset,
                                   sample_documents)
 from newsclf.data.stats import STATS_FILE, STATS_VERSION, DatasetStats, compute_stats, precompute_stats, top_words

@@ -19,8 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from newsclf.config import resolve_data_home
-from newsclf.data.archive import (CATEGORIES, SPLIT_FOLDERS, TEST_FOLDER, TRAIN_FOLDER, Corpus, check_corpus,
-                                  read_source)
+from newsclf.data.archive import CATEGORIES, SPLIT_FOLDERS, Corpus, check_corpus, read_source
 from newsclf.data.errors import DataError, DataMissingError, missing_message
 
 CACHE_FILE = "20news-bydate_py3.pkz"
