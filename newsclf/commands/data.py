@@ -2,6 +2,7 @@
 
     data fetch  [--data-home DIR]              download with scikit-learn's fetcher
     data import PATH [--data-home DIR]         offline import of 20news-bydate.tar.gz or its folder
+                                               (refuses a damaged/incomplete archive; precomputes stats)
     data stats  [--json] [--protocol seed|raw] [--top-k K] [--data-home DIR]
 
 Problems the user can fix raise newsclf.data.DataError (cli.main prints them, exit code 2).
@@ -62,7 +63,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     path = data.import_archive(args.path, args.data_home, progress=_progress)
     print(f"corpus cached in {path} ({time.perf_counter() - start:.1f} s)")
-    _print_sizes(data.load_dataset("seed", args.data_home).sizes())
+    _progress(1.0, "computing the dataset statistics (both protocols) for the dashboard")
+    stats = data.precompute_stats(args.data_home)
+    _print_sizes(stats["seed"].splits)
     return 0
 
 
