@@ -75,7 +75,10 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 def _from_pretrained(loader, name: str, **kwargs):
     """Load from a local dir, else from the local HF cache, else (unless offline) from the hub."""
     if Path(name).expanduser().is_dir():
-        return loader.from_pretrained(str(Path(name).expanduser()), **kwargs)
+        try:
+            return loader.from_pretrained(str(Path(name).expanduser()), local_files_only=True, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - no config.json, broken weights, unknown architecture
+            raise _load_error(name, exc) from None
     if looks_like_path(name):
         raise _load_error(name, FileNotFoundError(f"no such directory: {Path(name).expanduser()}"))
     try:
