@@ -366,5 +366,7 @@ def read_json_inside(run_dir: str | os.PathLike, name: str, default: Any = None)
     try:
         with open_inside(run_dir, name) as fh:
             return json.loads(fh.read())
+    except UnsafeRunFileError:
+        raise
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
         return default

@@ -142,6 +142,7 @@ def fake_trainer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_trainer: Path):
     """An empty runs dir; jobs run the fake trainer on 1 CPU slot and see no GPU. Kills leftovers after."""
     monkeypatch.setenv(jobs.ENV_WORKER_CMD, json.dumps([sys.executable, str(fake_trainer)]))
+    monkeypatch.setenv(jobs.ENV_JOB_KEY_FILE, str(tmp_path / "keys" / "job.key"))  # never the user's real key
     monkeypatch.setenv(jobs.ENV_GPUS, "")
     monkeypatch.setenv(jobs.ENV_CPU_SLOTS, "1")
     monkeypatch.setenv("NEWSCLF_DATA_HOME", str(tmp_path / "data"))

@@ -57,26 +57,28 @@ def test_cancel_kills_the_process_tree_of_a_worker_that_ignores_stop(runs: Path)
              what="supervisor, worker and grandchild to die")
 
 
-def test_a_worker_that_cannot_start_fails_and_the_queue_moves_on(runs: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 fake_trainer: Path):
+def test_a_worker_that_cannot_start_fails_and_the_queue_moves_on(runs: Path, monkeypatch: pytest.MonkeyPatch):
+    # The worker command comes from the launching process's environment (never from job.json), so
+    # the job queued behind the broken one is started by the broken job's supervisor, nobody listing.
     monkeypatch.setenv(jobs.ENV_WORKER_CMD, json.dumps(["/nonexistent/trainer"]))
-    broken = jobs.submit(["--name", "broken-s2"], runs, start=False)
-    monkeypatch.setenv(jobs.ENV_WORKER_CMD, json.dumps([sys.executable, str(fake_trainer)]))
-    fine = jobs.submit(["--name", "fine-s2"], runs)
-    status = wait_state(runs, broken.id, "failed")
-    assert status["reason"].startswith("FileNotFoundError") and "/nonexistent/trainer" in status["reason"]
-    wait_state(runs, fine.id, "finished")  # started by the broken job's supervisor, nobody listed
+    broken = jobs.submit(["--name", "broken-s2"], runs)
+    behind = jobs.submit(["--name", "behind-s2"], runs)
+    assert behind.state == "queued"
+    first = wait_state(runs, broken.id, "failed")
+    assert first["reason"].startswith("FileNotFoundError") and "/nonexistent/trainer" in first["reason"]
+    second = wait_state(runs, behind.id, "failed")
+    assert "/nonexistent/trainer" in second["reason"] and second["started"] >= first["ended"]
 
 
 def test_worker_command_uses_torchrun_for_several_processes(tmp_path: Path):
-    spec = {"worker_cmd": [sys.executable, "-m", "newsclf", "train"], "nproc_per_node": 2}
-    cmd = jobs.build_worker_command(spec, tmp_path / "r")
+    prefix = [sys.executable, "-m", "newsclf", "train"]
+    cmd = jobs.build_worker_command({"nproc_per_node": 2}, tmp_path / "r", prefix)
     assert cmd == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                    "-m", "newsclf", "train", "--run-dir", str(tmp_path / "r")]
-    cmd = jobs.build_worker_command({**spec, "worker_cmd": ["/bin/trainer"]}, tmp_path / "r")
+    cmd = jobs.build_worker_command({"nproc_per_node": 2}, tmp_path / "r", ["/bin/trainer"])
     assert "--no-python" in cmd and cmd[-3:] == ["/bin/trainer", "--run-dir", str(tmp_path / "r")]
-    single = jobs.build_worker_command({**spec, "nproc_per_node": 1, "resume": True}, tmp_path / "r")
-    assert single == spec["worker_cmd"] + ["--resume", str(tmp_path / "r"), "--runs-dir", str(tmp_path)]
+    single = jobs.build_worker_command({"nproc_per_node": 1, "resume": True}, tmp_path / "r", prefix)
+    assert single == prefix + ["--resume", str(tmp_path / "r"), "--runs-dir", str(tmp_path)]
 
 
 @pytest.mark.timeout(120)

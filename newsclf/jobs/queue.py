@@ -9,6 +9,7 @@ Slots: one job per GPU (newsclf.devices.visible_gpus) and `cpu_slots` concurrent
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -20,9 +21,11 @@ from typing import Any
 from newsclf import store
 from newsclf.config import ConfigError, resolve_runs_dir
 from newsclf.devices import visible_gpus
-from newsclf.jobs import procs
-from newsclf.jobs.outcome import WORKER_DIED, finalize
-from newsclf.jobs.spec import ENV_CPU_SLOTS, JOB_FILE, job_cwd, job_env, positive_int, public_job, read_spec
+from newsclf.jobs import files, procs
+from newsclf.jobs.outcome import WORKER_DIED, finalize, reconcile_direct_runs
+from newsclf.jobs.spec import (ENV_CPU_SLOTS, JOB_FILE, MAX_CPU_SLOTS, WORKER_KEYS, JobError, TrustedJob,
+                               UntrustedJobError, job_cwd, job_env, load_trusted_job, positive_int, public_job,
+                               read_spec, signed)
 
 QUEUE_FILE = ".queue.json"
 QUEUE_LOCK = ".queue.lock"
@@ -55,7 +58,7 @@ def resolve_cpu_slots(runs_dir: str | os.PathLike | None = None, override: int |
     """Concurrent CPU jobs: `override` > the value stored in the queue (set_cpu_slots, submit's
     cpu_slots) > $NEWSCLF_CPU_SLOTS > 1. A bad stored or env value falls back (never breaks scheduling)."""
     if override is not None:
-        return positive_int(override, "cpu_slots")
+        return positive_int(override, "cpu_slots", MAX_CPU_SLOTS)
     candidates = []
     if runs_dir is not None:
         candidates.append(read_queue(resolve_runs_dir(runs_dir)).get("cpu_slots"))
@@ -63,7 +66,7 @@ def resolve_cpu_slots(runs_dir: str | os.PathLike | None = None, override: int |
     for value in candidates:
         if value is not None:
             with contextlib.suppress(ConfigError):
-                return positive_int(value, "cpu_slots")
+                return positive_int(value, "cpu_slots", MAX_CPU_SLOTS)
     return 1
 
 
@@ -72,7 +75,7 @@ def set_cpu_slots(runs_dir: str | os.PathLike | None, slots: int | None) -> None
     env default); queued jobs start at once if slots were added."""
     root = resolve_runs_dir(runs_dir)
     root.mkdir(parents=True, exist_ok=True)
-    value = None if slots is None else positive_int(slots, "cpu_slots")
+    value = None if slots is None else positive_int(slots, "cpu_slots", MAX_CPU_SLOTS)
     with queue_lock(root):
         queue = read_queue(root)
         queue.pop("cpu_slots", None) if value is None else queue.update(cpu_slots=value)
@@ -81,64 +84,97 @@ def set_cpu_slots(runs_dir: str | os.PathLike | None, slots: int | None) -> None
 
 
 # ---- scheduling and reconciling ---------------------------------------------------------------
+def _number(value: Any, default: float = 0.0) -> float:
+    """A float from an untrusted JSON value (a crafted file must never break scheduling)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
 def _scan_jobs(root: Path) -> dict[str, tuple[Path, dict[str, Any], dict[str, Any]]]:
     jobs = {}
     if not root.is_dir():
         return jobs
     for path in root.iterdir():
-        if path.is_dir() and store.RUN_ID_RE.match(path.name):
+        if store.RUN_ID_RE.match(path.name) and not path.is_symlink() and path.is_dir():
             spec = read_spec(path)
             if spec is not None:
-                jobs[path.name] = (path, spec, store.read_status(path))
+                jobs[path.name] = (path, spec, files.read_status(path))
     return jobs
 
 
-def schedule(runs_dir: str | os.PathLike | None = None, *, cpu_slots: int | None = None) -> list[str]:
-    """Reconcile every job, then start queued jobs on free slots (FIFO per resource kind).
+def _trusted(path: Path) -> TrustedJob | None:
+    with contextlib.suppress(JobError):
+        return load_trusted_job(path)
+    return None
 
-    Safe to call from any number of processes at once (all under the queue lock). Returns the ids
-    started by this call.
+
+def schedule(runs_dir: str | os.PathLike | None = None, *, cpu_slots: int | None = None) -> list[str]:
+    """Reconcile every job (and runs trained outside the queue), then start queued jobs on free slots
+    (FIFO per resource kind). Only jobs whose job.json signature verifies are started; one without
+    (not submitted by this installation) stays queued, untouched. A read-only runs dir is left
+    alone (nothing reconciled or started). Safe to call from any number of processes at once (all
+    under the queue lock). Returns the ids started by this call.
     """
     root = resolve_runs_dir(runs_dir)
-    if not root.is_dir():
+    if not root.is_dir() or not os.access(root, os.W_OK):
         return []
-    with queue_lock(root):
-        queue = read_queue(root)
-        jobs = _scan_jobs(root)
-        busy_cpu, busy_gpus = _reconcile(root, queue, jobs)
-        n_cpu = resolve_cpu_slots(root, cpu_slots)
-        free_gpus = [g for g in visible_gpus() if g not in busy_gpus]
-        started, blocked = [], set()
-        for job_id in list(queue["queue"]):
-            path, spec, _ = jobs[job_id]
-            kind = spec.get("slot", "cpu")
-            if kind in blocked:
-                continue
-            if kind == "cpu":
-                if busy_cpu >= n_cpu:
-                    blocked.add(kind)
-                    continue
-                assigned: list[str] = []
-                busy_cpu += 1
-            else:
-                assigned = _pick_gpus(spec, free_gpus)
-                if assigned is None:
-                    blocked.add(kind)
-                    continue
-                free_gpus = [g for g in free_gpus if g not in assigned]
+    reconcile_direct_runs(root)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(queue_lock(root))
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return []  # read-only: listing still works, nothing is written
+            raise
+        return _schedule_locked(root, cpu_slots)
+
+
+def _schedule_locked(root: Path, cpu_slots: int | None) -> list[str]:
+    queue = read_queue(root)
+    jobs = _scan_jobs(root)
+    busy_cpu, busy_gpus = _reconcile(root, queue, jobs)
+    n_cpu = resolve_cpu_slots(root, cpu_slots)
+    free_gpus = [g for g in visible_gpus() if g not in busy_gpus]
+    started, blocked = [], set()
+    for job_id in list(queue["queue"]):
+        path, spec, _ = jobs[job_id]
+        if spec.get("slot") in blocked:
+            continue
+        try:
+            plan = load_trusted_job(path).plan
+        except UntrustedJobError:
+            continue  # not ours (or changed since submit): never launched, left as it is
+        except JobError as exc:  # ours, but its config no longer validates
             queue["queue"].remove(job_id)
             write_queue(root, queue)
-            _launch(path, spec, assigned)
-            started.append(job_id)
+            files.update_status_if(path, ("queued", "unknown"), state="failed", reason=str(exc),
+                                   ended=time.time(), released=True)
+            continue
+        kind = plan["slot"]
+        if kind == "cpu":
+            if busy_cpu >= n_cpu:
+                blocked.add(kind)
+                continue
+            assigned: list[str] = []
+            busy_cpu += 1
+        else:
+            assigned = _pick_gpus(plan, free_gpus)
+            if assigned is None:
+                blocked.add(kind)
+                continue
+            free_gpus = [g for g in free_gpus if g not in assigned]
+        queue["queue"].remove(job_id)
         write_queue(root, queue)
+        _launch(path, spec, assigned)
+        started.append(job_id)
+    write_queue(root, queue)
     return started
 
 
-def _pick_gpus(spec: dict[str, Any], free: list[str]) -> list[str] | None:
-    wanted = spec.get("gpus")
+def _pick_gpus(plan: dict[str, Any], free: list[str]) -> list[str] | None:
+    wanted = plan.get("gpus")
     if wanted:
         return list(wanted) if all(g in free for g in wanted) else None
-    count = int(spec.get("gpu_count") or 1)
+    count = int(plan.get("gpu_count") or 1)
     return free[:count] if len(free) >= count else None
 
 
@@ -147,21 +183,22 @@ def _reconcile(root: Path, queue: dict[str, Any], jobs: dict) -> tuple[int, set[
     ids = [i for i in queue["queue"] if i in jobs]
     for job_id in list(ids):
         path, spec, status = jobs[job_id]
-        if status["state"] == "unknown" and not spec.get("launch"):  # corrupted status of a queued job
+        if status["state"] == "unknown" and not spec.get("launch") and _trusted(path):  # a corrupted status
             store.write_json_atomic(path / store.STATUS, {"state": "queued", "created": spec.get("submitted"),
                                                           "updated": time.time(), "job": public_job(spec)})
-            jobs[job_id] = (path, spec, store.read_status(path))
+            jobs[job_id] = (path, spec, files.read_status(path))
         elif status["state"] != "queued":
             ids.remove(job_id)
     orphans = [i for i, (_, spec, st) in jobs.items() if st["state"] == "queued" and i not in ids]
-    ids += sorted(orphans, key=lambda i: (jobs[i][1].get("submitted") or 0, i))
+    ids += sorted(orphans, key=lambda i: (_number(jobs[i][1].get("submitted")), i))
     queue["queue"] = ids
     busy_cpu, busy_gpus = 0, set()
     for job_id, (path, spec, status) in jobs.items():
         if job_id in ids or not _holds_slot(path, spec, status):
             continue
         if spec.get("slot") == "gpu":
-            busy_gpus.update((spec.get("launch") or {}).get("gpus") or [])
+            gpus = (spec.get("launch") or {}).get("gpus")
+            busy_gpus.update(g for g in (gpus if isinstance(gpus, list) else []) if isinstance(g, str))
         else:
             busy_cpu += 1
     return busy_cpu, busy_gpus
@@ -172,40 +209,47 @@ def _holds_slot(run_dir: Path, spec: dict[str, Any], status: dict[str, Any]) -> 
     state = status["state"]
     if state in store.TERMINAL_STATES and status.get("released"):
         return False
-    launch = spec.get("launch") or {}
+    launch = spec.get("launch") if isinstance(spec.get("launch"), dict) else {}
     supervisor_alive = procs.process_alive(launch.get("supervisor"))
     if state in store.TERMINAL_STATES:
         return supervisor_alive
     if supervisor_alive:
         return True
-    worker = status.get("worker")
+    worker = status.get("worker") if isinstance(status.get("worker"), dict) else None
     if procs.process_alive(worker):  # supervisor gone, trainer still going: let it finish
-        cancel = status.get("cancel") or {}
-        if cancel and time.time() >= float(cancel.get("deadline", 0)):
+        cancel = status.get("cancel") if isinstance(status.get("cancel"), dict) else {}
+        if cancel and time.time() >= _number(cancel.get("deadline")) and _worker_signed(run_dir, worker, status):
             procs.signal_tree(worker.get("pgid"), signal.SIGKILL, procs.descendants(worker["pid"]))
         return True
-    finalize(run_dir, returncode=None, log_offset=(worker or {}).get("log_offset", 0), launched=bool(launch))
+    finalize(run_dir, returncode=None, log_offset=_number((worker or {}).get("log_offset")), launched=bool(launch))
     return False
 
 
+def _worker_signed(run_dir: Path, worker: dict[str, Any], status: dict[str, Any]) -> bool:
+    """Only a worker record our own supervisor wrote (signed, full identity) may lead to a kill."""
+    record = {k: worker.get(k) for k in WORKER_KEYS}
+    return (isinstance(worker.get("start"), int) and bool(worker.get("boot"))
+            and signed(run_dir.name, "worker", record, status.get("worker_sig")))
+
 
 def _launch(run_dir: Path, spec: dict[str, Any], gpus: list[str]) -> None:
-    """Start the supervisor of one job (caller holds the queue lock)."""
+    """Start the supervisor of one verified job (caller holds the queue lock). The supervisor gets
+    its GPUs on its command line and verifies the job again before it starts the trainer."""
     now = time.time()
-    spec["launch"] = {"started": now, "gpus": gpus}  # before the start: the supervisor reads its GPUs here
+    spec["launch"] = {"started": now, "gpus": gpus}
     store.write_json_atomic(run_dir / JOB_FILE, spec)
-    store.update_status(run_dir, state="running", started=now, phase="starting", released=None,
+    files.update_status(run_dir, state="running", started=now, phase="starting", released=None,
                         job={**public_job(spec), "gpus": gpus or spec.get("gpus")})
-    cmd = [sys.executable, "-m", "newsclf.jobs.supervisor", str(run_dir)]
+    cmd = [sys.executable, "-m", "newsclf.jobs.supervisor", str(run_dir), "--gpus", ",".join(gpus)]
     try:
-        with open(run_dir / store.LOG, "ab") as log:
+        with files.open_append(run_dir, store.LOG) as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=job_cwd(spec, run_dir), env=job_env(spec), start_new_session=True)
+                                    cwd=job_cwd(), env=job_env(), start_new_session=True)
     except OSError as exc:
-        store.update_status(run_dir, state="failed", reason=f"{WORKER_DIED} (could not start: {exc})",
+        files.update_status(run_dir, state="failed", reason=f"{WORKER_DIED} (could not start: {exc})",
                             ended=time.time(), released=True)
         return
     procs.register_child(proc)
     spec["launch"]["supervisor"] = procs.process_identity(proc.pid)
     store.write_json_atomic(run_dir / JOB_FILE, spec)
-    store.update_status(run_dir, supervisor=spec["launch"]["supervisor"])
+    files.update_status(run_dir, supervisor=spec["launch"]["supervisor"])
