@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -92,3 +94,37 @@ def test_corrupted_status_files(runs: Path):
     assert infos[queued.id].state in ("queued", "running", "finished")
     wait_state(runs, queued.id, "finished")
 
+
+
+def test_a_direct_run_whose_trainer_died_is_marked_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    """`python -m newsclf train` (no job) killed by the OOM killer must not stay "running" forever."""
+    from newsclf import cli
+
+    runs = tmp_path / "runs"
+    me = jobs.process_identity(os.getpid())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_ident = jobs.process_identity(dead.pid)
+    dead.wait()
+    cases = {"20990101-000000-000-oom": dead_ident,  # the process is gone
+             "20990101-000000-001-reused": {**me, "start": me["start"] + 1},  # pid reused by someone else
+             "20990101-000000-002-alive": me,  # still training: left alone
+             "20990101-000000-003-noident": None}  # an old run without the field: left alone
+    for run_id, ident in cases.items():
+        (runs / run_id).mkdir(parents=True)
+        (runs / run_id / store.CONFIG).write_text(json.dumps({"model": "tfidf"}))
+        status = {"state": "running", "trainer_pid": (ident or {}).get("pid", 1)}
+        if ident:
+            status["trainer"] = ident
+        (runs / run_id / store.STATUS).write_text(json.dumps(status))
+    (runs / "20990101-000000-000-oom" / store.LOG).write_text("epoch 1\nKilled\n")
+    assert cli.main(["runs", "list", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "oom" in out and out.count("failed") == 2
+    states = {run_id: store.read_status(runs / run_id) for run_id in cases}
+    for run_id in ("20990101-000000-000-oom", "20990101-000000-001-reused"):
+        assert states[run_id]["state"] == "failed" and states[run_id]["reason"] == jobs.TRAINER_DIED
+        assert states[run_id]["ended"]
+    assert states["20990101-000000-002-alive"]["state"] == "running"
+    assert states["20990101-000000-003-noident"]["state"] == "running"
+    assert jobs.reconcile_direct_runs(runs) == []  # idempotent
+    jobs.list_jobs(runs)  # the dashboard's path reconciles too (nothing left to do here)
