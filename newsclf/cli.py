@@ -40,7 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     from newsclf.store import RunNotFoundError
 
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `... | head`: the reader left; stop quietly like any Unix tool
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
     except (UserError, ConfigError, DataError, RunNotFoundError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

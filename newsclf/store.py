@@ -406,3 +406,69 @@ def stop_requested(run_dir: Path) -> bool:
 
 def request_stop(run_dir: Path) -> None:
     (Path(run_dir) / STOP).write_text(str(time.time()))
+
+
+# ---- safe reads inside a run dir ------------------------------------------------------------
+class UnsafeRunFileError(RunNotFoundError):
+    """A run-dir file that must not be read: a symlink, not a regular file, or not a plain name inside it."""
+
+
+def inside_run(run_dir: str | os.PathLike, name: str) -> Path:
+    """`run_dir/name` for a plain file name, refusing (UnsafeRunFileError) an entry that is a symlink
+    or not a regular file. A missing file passes (opening it raises FileNotFoundError)."""
+    import stat as _stat
+
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\x00" in name:
+        raise UnsafeRunFileError(f"{name!r} is not a file name inside the run dir")
+    path = Path(run_dir) / name
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if _stat.S_ISLNK(mode):
+        raise UnsafeRunFileError(f"{Path(run_dir).name}/{name} is a symlink; refusing to read it")
+    if not _stat.S_ISREG(mode):
+        raise UnsafeRunFileError(f"{Path(run_dir).name}/{name} is not a regular file; refusing to read it")
+    return path
+
+
+def open_inside(run_dir: str | os.PathLike, name: str):
+    """Open `run_dir/name` for binary reading without following symlinks (O_NOFOLLOW on the run dir
+    and the file) and only when it is a regular file. FileNotFoundError when absent,
+    UnsafeRunFileError when refused."""
+    import errno as _errno
+    import stat as _stat
+
+    path = inside_run(run_dir, name)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        dir_fd = os.open(run_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
+    except OSError as exc:
+        if exc.errno in (_errno.ELOOP, _errno.EMLINK, _errno.ENOTDIR):
+            raise UnsafeRunFileError(f"{Path(run_dir).name} is a symlink or not a directory; refusing to read it") from None
+        raise
+    try:
+        fd = os.open(name, os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0),
+                     dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (_errno.ELOOP, _errno.EMLINK):
+            raise UnsafeRunFileError(f"{path.parent.name}/{name} is a symlink; refusing to read it") from None
+        raise
+    finally:
+        os.close(dir_fd)
+    if not _stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device swapped in after the check
+        os.close(fd)
+        raise UnsafeRunFileError(f"{path.parent.name}/{name} is not a regular file; refusing to read it")
+    return os.fdopen(fd, "rb")
+
+
+def read_json_inside(run_dir: str | os.PathLike, name: str, default: Any = None) -> Any:
+    """read_json for a file of a run dir through open_inside: missing or corrupt -> `default`;
+    a symlink or non-regular file raises UnsafeRunFileError."""
+    try:
+        with open_inside(run_dir, name) as fh:
+            return json.loads(fh.read())
+    except UnsafeRunFileError:
+        raise
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return default

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import sys
 
 from newsclf.commands.args import add_config_arguments, config_from_namespace
@@ -30,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_arguments(submit)
     submit.add_argument("--gpus", default=None, metavar="IDS",
                         help="comma-separated GPU ids (as in CUDA_VISIBLE_DEVICES); more than one runs torchrun")
-    submit.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+    submit.add_argument("--nproc-per-node", type=_int_range(1, 64), default=None, metavar="N",
                         help="processes (GPUs) for torchrun; on CPU, N gloo processes")
-    submit.add_argument("--cpu-slots", type=int, default=None, metavar="N",
+    submit.add_argument("--cpu-slots", type=_int_range(1, 256), default=None, metavar="N",
                         help="concurrent CPU jobs from now on (default: $NEWSCLF_CPU_SLOTS or 1)")
     _add_runs_dir(submit)
     submit.set_defaults(func=cmd_submit)
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     cancel = sub.add_parser("cancel", help="dequeue a queued job, or stop a running one")
     cancel.add_argument("id", help="job id (= run id)")
-    cancel.add_argument("--timeout", type=float, default=30.0,
+    cancel.add_argument("--timeout", type=_seconds, default=30.0,
                         help="seconds of graceful stop before the worker's processes are killed (default 30)")
     cancel.add_argument("--wait", action="store_true", help="return only once the job has ended")
     _add_runs_dir(cancel)
@@ -63,10 +64,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     logs = sub.add_parser("logs", help="print a job's train.log")
     logs.add_argument("id", help="job id (= run id)")
-    logs.add_argument("-n", "--lines", type=int, default=50, help="last N lines (default 50)")
+    logs.add_argument("-n", "--lines", type=_int_range(1, 100_000), default=50, help="last N lines (default 50)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the job ends")
     _add_runs_dir(logs)
     logs.set_defaults(func=cmd_logs)
+
+
+def _int_range(low: int, high: int):
+    """An argparse type: an integer in low..high (argparse prints the one-line error, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: seconds, finite and between 0 and a week (NaN, inf, negative refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 604800 seconds, got {text}")
+    return value
 
 
 def _add_runs_dir(parser: argparse.ArgumentParser) -> None:

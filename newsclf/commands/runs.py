@@ -25,6 +25,9 @@ def run_row(info: store.RunInfo) -> dict:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from newsclf.jobs import reconcile_direct_runs
+
+    reconcile_direct_runs(resolve_runs_dir(args.runs_dir))  # a killed trainer must not stay "running"
     rows = [run_row(r) for r in store.list_runs(resolve_runs_dir(args.runs_dir))]
     if args.json:
         print(json.dumps(rows, indent=2))

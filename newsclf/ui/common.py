@@ -80,14 +80,14 @@ def _cpu_name() -> str:
 
 def _gpu_names() -> tuple[str, ...]:
     """`GPU 0: NVIDIA H100 ...` lines from nvidia-smi (never imports torch)."""
-    from newsclf.jobs import nvidia_smi_gpus
+    from newsclf.devices import nvidia_smi_gpus
 
     return tuple(name for _, name in nvidia_smi_gpus())
 
 
 def device_info() -> dict[str, Any]:
-    """CPU name and the GPUs jobs may use (ids from newsclf.jobs, names from nvidia-smi)."""
-    from newsclf.jobs import visible_gpus
+    """CPU name and the GPUs jobs may use (ids and names from newsclf.devices)."""
+    from newsclf.devices import visible_gpus
 
     names = {line.split(":", 1)[0].removeprefix("GPU ").strip(): line.split(":", 1)[1].strip()
              for line in _gpu_names() if ":" in line}

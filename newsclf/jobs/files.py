@@ -1,0 +1,87 @@
+"""The job system's reads and writes of run-dir files, never through a symlink.
+
+A run dir is untrusted input (runs dirs are shared): every file read here goes through
+store.open_inside (O_NOFOLLOW, regular files only). A refused file reads like a missing or
+corrupt one, except where the caller asks for the refusal (the log readers raise it).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from newsclf import store
+
+
+def read_json(run_dir: Path, name: str, default: Any = None) -> Any:
+    """A JSON file of the run dir; missing, corrupt or refused (symlink) -> `default`."""
+    try:
+        return store.read_json_inside(run_dir, name, default)
+    except OSError:  # UnsafeRunFileError, EACCES, ...
+        return default
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    """store.read_status without following symlinks: missing, corrupt or refused -> state 'unknown'."""
+    try:
+        status = store.read_json_inside(run_dir, store.STATUS)
+    except store.UnsafeRunFileError as exc:
+        return {"state": "unknown", "reason": f"{store.STATUS} refused: {exc}"}
+    except OSError:
+        status = None
+    if not isinstance(status, dict) or status.get("state") not in store.STATES:
+        return {"state": "unknown", "reason": "status.json missing or unreadable"}
+    return status
+
+
+def update_status_if(run_dir: Path, allowed: Sequence[str] | None, check: Callable[[dict], bool] | None = None,
+                     **updates: Any) -> dict[str, Any] | None:
+    """Read-modify-write status.json under its lock, only when the current state is in `allowed`
+    (None: any) and `check(status)` holds; returns the new status, or None when nothing was written."""
+    with store.file_lock(Path(run_dir) / store.STATUS_LOCK):
+        status = read_json(run_dir, store.STATUS)
+        status = status if isinstance(status, dict) else {}
+        state = status.get("state") if status.get("state") in store.STATES else "unknown"
+        if (allowed is not None and state not in allowed) or (check is not None and not check(status)):
+            return None
+        status.update(updates)
+        status["updated"] = time.time()
+        store.write_json_atomic(Path(run_dir) / store.STATUS, status)  # os.replace: never writes through a link
+        return status
+
+
+def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
+    return update_status_if(run_dir, None, **updates) or {}
+
+
+def open_append(run_dir: Path, name: str):
+    """Open a run-dir file for appending (created 0644), refusing a symlink or a non-regular file."""
+    store.inside_run(run_dir, name)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(Path(run_dir) / name, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):  # a symlink appeared after the check
+            raise store.UnsafeRunFileError(f"{Path(run_dir).name}/{name} is a symlink; refusing to write it") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise store.UnsafeRunFileError(f"{Path(run_dir).name}/{name} is not a regular file; refusing to write it")
+    return os.fdopen(fd, "ab")
+
+
+def request_stop(run_dir: Path) -> None:
+    """store.request_stop without writing through a symlinked STOP file."""
+    with open_append(run_dir, store.STOP) as fh:
+        fh.write(str(time.time()).encode())
+
+
+def log_size(run_dir: Path) -> int:
+    try:
+        with store.open_inside(run_dir, store.LOG) as fh:
+            return os.fstat(fh.fileno()).st_size
+    except OSError:
+        return 0

@@ -1,0 +1,154 @@
+"""How a job ended: the terminal state the trainer could not write, and a one-line failure reason.
+
+classify_failure() turns an exit code and the trainer's log into "out of memory", "bad data",
+"worker died (killed by SIGKILL)" or the last exception line; finalize() records the outcome in
+status.json (idempotent; a state the trainer wrote is kept, only its gaps are filled). reconcile_direct_runs()
+does the same for runs trained outside the queue (`python -m newsclf train`) whose trainer died.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from newsclf import store
+from newsclf.config import resolve_runs_dir
+from newsclf.jobs import files
+from newsclf.jobs.procs import process_alive
+
+WORKER_DIED = "worker died"
+TRAINER_DIED = "trainer died (killed or crashed; e.g. out of memory)"
+OWN_PREFIX = "[newsclf.jobs] "  # the supervisor's own lines in train.log
+
+
+_OOM_RE = re.compile(r"CUDA out of memory|OutOfMemoryError|\bMemoryError\b|CUBLAS_STATUS_ALLOC_FAILED")
+_DATA_RE = re.compile(r"\bDataError\b")
+_SIGNAL_RE = re.compile(r"Signal (\d+) \(SIG\w+\) received|exitcode\s*:\s*-(\d+)")
+_EXC_RE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Exit)\b(?::.*)?$")
+_EXC_SKIP = ("ChildFailedError", "SignalException")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def classify_failure(returncode: int | None, log_text: str) -> str:
+    """A short reason: "out of memory", "bad data", "worker died (...)", or the last exception line."""
+    if _OOM_RE.search(log_text):
+        return "out of memory"
+    if _DATA_RE.search(log_text):
+        return "bad data"
+    if returncode is not None and returncode < 0:
+        return f"{WORKER_DIED} (killed by {_signal_name(-returncode)})"
+    match = None
+    for match in _SIGNAL_RE.finditer(log_text):
+        pass
+    if match:
+        return f"{WORKER_DIED} (killed by {_signal_name(int(match.group(1) or match.group(2)))})"
+    for line in reversed([ln.strip() for ln in log_text.splitlines()]):
+        if line.startswith("error: "):  # a user error printed by the CLI (exit code 2)
+            return line[len("error: "):][:300]
+        if _EXC_RE.match(line) and not any(s in line for s in _EXC_SKIP):
+            return line[:300]
+    if returncode is None:
+        return f"{WORKER_DIED} (process gone: killed, crashed or machine restarted)"
+    return f"{WORKER_DIED} (exit code {returncode})"
+
+
+def log_since(run_dir: Path, offset: int, limit: int = 256_000, own_lines: bool = True) -> str:
+    try:
+        with store.open_inside(run_dir, store.LOG) as fh:  # never through a symlink
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(int(offset or 0), size - limit, 0))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    if own_lines:
+        return text
+    return "".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith(OWN_PREFIX))
+
+
+def error_text(log_text: str, limit: int = 20_000) -> str:
+    start = log_text.rfind("Traceback (most recent call last):")
+    text = log_text[start:] if start >= 0 else "\n".join(log_text.splitlines()[-40:])
+    return text[-limit:]
+
+
+def finalize(run_dir: Path, *, returncode: int | None, log_offset: int = 0, launched: bool = True,
+              killed_for_cancel: bool = False, terminated_by: str | None = None) -> dict[str, Any]:
+    """Record how a job ended when its trainer could not; mark the slot released. Idempotent."""
+    now = time.time()
+    extra: dict[str, Any] = {"released": True, "exit_code": returncode, "phase": None}
+    status = files.read_status(run_dir)
+    if status["state"] in store.TERMINAL_STATES:  # the trainer wrote it: keep it, fill gaps
+        if status["state"] == "failed" and not status.get("reason"):
+            log = log_since(run_dir, log_offset, own_lines=False)
+            extra.update(reason=classify_failure(returncode, log), error=status.get("error") or error_text(log))
+        if not status.get("ended"):
+            extra["ended"] = now
+        return files.update_status_if(run_dir, store.TERMINAL_STATES, **extra) or status
+    log = log_since(run_dir, log_offset, own_lines=False)
+    has_results = isinstance(files.read_json(run_dir, store.RESULTS), dict)
+    if status["state"] == "unknown" and returncode is None and has_results:
+        updates = dict(state="finished", reason="status.json was unreadable; restored from results.json")
+    elif store.stop_requested(run_dir) and (returncode in (0, None) or killed_for_cancel):
+        reason = "cancelled" + (" (killed after the stop timeout)" if killed_for_cancel else "")
+        updates = dict(state="cancelled", reason=reason)
+    elif returncode == 0 and has_results:
+        updates = dict(state="finished")
+    elif returncode == 0:
+        updates = dict(state="failed", reason=f"{WORKER_DIED} (exited without a final status)", error=error_text(log))
+    elif not launched:
+        updates = dict(state="failed", reason=f"{WORKER_DIED} (never started)")
+    elif terminated_by:
+        updates = dict(state="failed", reason=f"worker killed (supervisor received {terminated_by})",
+                       error=error_text(log))
+    else:
+        updates = dict(state="failed", reason=classify_failure(returncode, log), error=error_text(log))
+    return files.update_status_if(run_dir, ("queued", "running", "unknown"), ended=now, **updates, **extra) \
+        or files.read_status(run_dir)
+
+
+
+# ---- runs trained outside the queue ------------------------------------------------------------------
+def _identity(value: Any) -> dict[str, Any] | None:
+    ok = isinstance(value, dict) and isinstance(value.get("pid"), int) and not isinstance(value.get("pid"), bool)
+    return value if ok and value["pid"] > 0 else None
+
+
+def reconcile_direct_runs(runs_dir: str | os.PathLike | None = None) -> list[str]:
+    """Mark failed (reason TRAINER_DIED) every run without a job.json whose status.json says running
+    and records a `trainer` identity {pid, start, boot} of a process that is gone (start time and
+    boot id guard against pid reuse and reboots). Returns the ids it marked; a read-only runs dir or
+    run dir is skipped silently. Called by schedule(), so list_jobs/job_status and `runs list` see it."""
+    root = resolve_runs_dir(runs_dir)
+    marked: list[str] = []
+    try:
+        entries = sorted(root.iterdir()) if root.is_dir() else []
+    except OSError:
+        return marked
+    for path in entries:
+        if not store.RUN_ID_RE.match(path.name) or path.is_symlink() or not path.is_dir():
+            continue
+        if os.path.lexists(path / "job.json"):  # jobs are reconciled through their supervisor/worker
+            continue
+        status = files.read_status(path)
+        trainer = _identity(status.get("trainer"))
+        if status["state"] != "running" or trainer is None or process_alive(trainer):
+            continue
+        log = log_since(path, 0, limit=40_000, own_lines=False)
+        try:
+            done = files.update_status_if(path, ("running",), check=lambda st, t=trainer: st.get("trainer") == t,
+                                          reason=TRAINER_DIED, state="failed", ended=time.time(),
+                                          **({"error": error_text(log)} if log.strip() else {}))
+        except OSError:  # read-only run dir: report nothing, change nothing
+            continue
+        if done:
+            marked.append(path.name)
+    return marked

@@ -1,0 +1,155 @@
+"""Process identity and process trees, from /proc (Linux); never imports torch.
+
+A process is recorded as {pid, start, boot}: the pid, its start time (clock ticks since boot,
+field 22 of /proc/<pid>/stat) and the kernel boot id, so a later process that reuses the pid,
+or any process after a reboot, never passes for it. Children this process starts are kept in
+a registry and reaped, so they never linger as zombies that look alive.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import subprocess
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+_CHILDREN: dict[int, subprocess.Popen] = {}
+_CHILDREN_LOCK = threading.Lock()
+
+
+def register_child(proc: subprocess.Popen) -> None:
+    """Remember a child we started so reap_children() can collect it."""
+    with _CHILDREN_LOCK:
+        _CHILDREN[proc.pid] = proc
+
+
+def reap_children() -> None:
+    """Reap supervisors this process started, so they never linger as zombies."""
+    with _CHILDREN_LOCK:
+        for pid, proc in list(_CHILDREN.items()):
+            if proc.poll() is not None:
+                del _CHILDREN[pid]
+
+
+@lru_cache(maxsize=1)
+def boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def proc_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, ppid, starttime) from /proc/<pid>/stat, or None when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    rest = text[text.rfind(")") + 2:].split()  # comm may hold spaces and parentheses
+    try:
+        return rest[0], int(rest[1]), int(rest[19])  # fields 3, 4 and 22
+    except (IndexError, ValueError):
+        return None
+
+
+def process_identity(pid: int) -> dict[str, Any]:
+    """{pid, start, boot}: enough to tell this process from a later one that reuses its pid."""
+    stat = proc_stat(pid)
+    return {"pid": pid, "start": stat[2] if stat else None, "boot": boot_id()}
+
+
+def process_alive(ident: dict[str, Any] | None) -> bool:
+    """Is the process recorded in `ident` still running (not a zombie, not a reused pid)?"""
+    if not isinstance(ident, dict) or not isinstance(ident.get("pid"), int) or ident["pid"] <= 0:
+        return False
+    pid = ident["pid"]
+    reap_children()
+    if ident.get("boot") and boot_id() and ident["boot"] != boot_id():
+        return False
+    stat = proc_stat(pid)
+    if stat is None:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:  # no /proc: best effort
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    state, _, start = stat
+    if ident.get("start") is not None and start != ident["start"]:
+        return False
+    if state in ("Z", "X"):
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)  # our own zombie (same start time): reap it
+        return False
+    return True
+
+
+def descendants(pid: int) -> list[int]:
+    """Pids of every live descendant of `pid` (a /proc snapshot)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.isdigit():
+            stat = proc_stat(int(entry))
+            if stat and stat[0] not in ("Z", "X"):
+                children.setdefault(stat[1], []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def signal_tree(pgid: int | None, sig: int, extra_pids: Sequence[int] = ()) -> None:
+    """Send `sig` to a process group and to some pids; never to our own group or to init."""
+    if isinstance(pgid, int) and pgid > 1 and pgid != os.getpgrp():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+    for pid in extra_pids:
+        if pid > 1 and pid != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+
+def kill_everything(pgid: int, sig: int) -> None:
+    """Signal a process group and every descendant of this process (the supervisor's cleanup)."""
+    signal_tree(pgid, sig, descendants(os.getpid()))
+
+
+# ---- the supervisor's side: children that outlive their parents ---------------------------------
+def become_subreaper() -> None:
+    """Orphaned descendants (torchrun workers live in their own sessions) get reparented to us."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def exited(pid: int) -> bool:
+    """Has our child `pid` exited? (does not reap it, so its process group id stays reserved)"""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def reap_adopted(keep: int) -> None:
+    """Reap every exited child except `keep` (adopted orphans of the trainer's tree)."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid == keep:
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(info.si_pid, 0)

@@ -1,0 +1,282 @@
+"""The job file (job.json): constants, the resource plan, authentication, the worker command.
+
+job.json is written at submit: the resource plan (slot, gpu_count, gpus, nproc_per_node,
+torchrun), resume/attempt, an HMAC `signature`, and later a `launch` record (supervisor
+identity, assigned GPUs). It holds no command, environment or working directory.
+
+Trust: a runs dir may be a shared drive, so nothing in it is executed or trusted as a path.
+A job is launched only when its signature verifies: HMAC-SHA256 over the job id, the canonical
+config.json and the resource plan, with a key kept outside the runs dir ($NEWSCLF_JOB_KEY_FILE,
+default ~/.config/newsclf/job.key, created 0600 on first submit). The worker command is rebuilt
+at launch from fixed code (`python -m newsclf train --run-dir RUN_DIR`, or torchrun; the prefix may
+be replaced by $NEWSCLF_WORKER_CMD in the scheduling process's environment, never from a file);
+its environment is the launching process's own (secrets filtered) and its cwd the scheduler's.
+A queued job without a valid signature is left alone (never launched, never modified: it may be
+a teammate's job on a shared drive) and reported with the reason UNTRUSTED.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from newsclf import store
+from newsclf.config import ConfigError, RunConfig
+from newsclf.models import get_family
+from newsclf.devices import ENV_GPUS, visible_gpus
+from newsclf.jobs import files
+
+JOB_FILE = "job.json"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+ENV_WORKER_CMD = "NEWSCLF_WORKER_CMD"  # JSON argv prefix of the trainer; `--run-dir DIR` is appended
+ENV_CPU_SLOTS = "NEWSCLF_CPU_SLOTS"
+ENV_JOB_KEY_FILE = "NEWSCLF_JOB_KEY_FILE"  # the signing key; must lie outside every runs dir
+DEFAULT_CANCEL_TIMEOUT_S = 30.0  # graceful stop window before the process tree is killed
+DEFAULT_KILL_GRACE_S = 5.0  # between SIGTERM and SIGKILL
+POLL_S = 0.2
+MAX_NPROC = 64  # processes (GPUs) per job
+MAX_CPU_SLOTS = 256
+UNTRUSTED = "not submitted by this installation (job.json signature missing or invalid); resubmit it"
+
+# The worker inherits the launching process's environment minus secrets of these families.
+_ENV_PREFIXES = ("NEWSCLF_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OMP_", "MKL_", "PYTORCH_", "TORCH_", "NCCL_")
+_ENV_SCHEDULER = {ENV_GPUS, ENV_CPU_SLOTS, ENV_WORKER_CMD, "CUDA_VISIBLE_DEVICES"}
+_ENV_SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIAL|_KEY$", re.I)
+_PLAN_KEYS = ("slot", "gpu_count", "gpus", "nproc_per_node", "resume")
+WORKER_KEYS = ("pid", "start", "boot", "pgid")  # the part of status.json's `worker` record that is signed
+
+
+class JobError(ValueError):
+    """A job operation that cannot be done in the job's current state (e.g. resume without last/)."""
+
+
+class UntrustedJobError(JobError):
+    """job.json is not signed by this installation, or its config/plan was changed since."""
+
+
+def read_spec(run_dir: Path) -> dict[str, Any] | None:
+    spec = files.read_json(run_dir, JOB_FILE)
+    return spec if isinstance(spec, dict) else None
+
+
+def public_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """The part of job.json copied into status.json for the UI."""
+    keys = ("submitted", "slot", "gpu_count", "gpus", "nproc_per_node", "torchrun", "resume", "attempt")
+    return {k: spec.get(k) for k in keys if k in spec}
+
+
+def positive_int(value: Any, name: str, high: int | None = None) -> int:
+    """`value` as an int in 1..high, else ConfigError naming `name` (bools, floats like 2.5, NaN refused)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(name, f"must be a positive integer, got {value!r}") from None
+    if number <= 0 or isinstance(value, bool) or (isinstance(value, float) and value != number):
+        raise ConfigError(name, f"must be a positive integer, got {value!r}")
+    if high is not None and number > high:
+        raise ConfigError(name, f"must be at most {high}, got {value!r}")
+    return number
+
+
+def plan_resources(cfg: RunConfig, gpus: str | Sequence[str] | None, nproc: int | None) -> dict[str, Any]:
+    """Decide slot kind, GPU count/ids and torchrun use; raise ConfigError naming the field."""
+    nproc = None if nproc is None else positive_int(nproc, "nproc_per_node", MAX_NPROC)
+    visible = visible_gpus()
+    if gpus is not None and not isinstance(gpus, str):
+        gpus = ",".join(str(g) for g in gpus)
+    if gpus:
+        wanted = [g.strip() for g in gpus.split(",") if g.strip()]
+        if not wanted or len(set(wanted)) != len(wanted):
+            raise ConfigError("gpus", f"expected distinct comma-separated GPU ids, got {gpus!r}")
+        if cfg.device == "cpu":
+            raise ConfigError("device", "device cpu conflicts with --gpus")
+        missing = [g for g in wanted if g not in visible]
+        if missing:
+            shown = ", ".join(visible) or "none"
+            raise ConfigError("gpus", f"GPU {missing[0]} is not visible (visible: {shown})")
+        if nproc is not None and nproc != len(wanted):
+            raise ConfigError("nproc_per_node", f"{nproc} processes for {len(wanted)} GPUs ({gpus})")
+        return dict(slot="gpu", gpu_count=len(wanted), gpus=wanted, nproc_per_node=len(wanted))
+    on_gpu = cfg.device == "cuda" or (cfg.device == "auto" and bool(visible) and get_family(cfg.model).uses_gpu(cfg))
+    if cfg.device == "cuda" and not visible:
+        raise ConfigError("device", "cuda requested but no GPU is visible (set NEWSCLF_GPUS or CUDA_VISIBLE_DEVICES)")
+    if on_gpu:
+        count = nproc or 1
+        if count > len(visible):
+            raise ConfigError("nproc_per_node", f"{count} processes need {count} GPUs; {len(visible)} visible")
+        return dict(slot="gpu", gpu_count=count, gpus=None, nproc_per_node=count)
+    return dict(slot="cpu", gpu_count=0, gpus=None, nproc_per_node=nproc or 1)
+
+
+# ---- authentication ------------------------------------------------------------------------------
+def key_path() -> Path:
+    """$NEWSCLF_JOB_KEY_FILE, else $XDG_CONFIG_HOME/newsclf/job.key (default ~/.config/newsclf/job.key)."""
+    if os.environ.get(ENV_JOB_KEY_FILE):
+        return Path(os.environ[ENV_JOB_KEY_FILE]).expanduser().absolute()
+    config_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config_home).expanduser().absolute() / "newsclf" / "job.key"
+
+
+def _key(create: bool) -> bytes | None:
+    """The installation's signing key; created (0600, in a 0700 folder) on first use when `create`."""
+    path = key_path()
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_RDONLY | nofollow)
+            with os.fdopen(fd, "rb") as fh:
+                key = fh.read(4096).strip()
+            return key if len(key) >= 32 else None
+        except FileNotFoundError:
+            if not create:
+                return None
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600)
+        except FileExistsError:
+            continue  # another process created it first: read theirs
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_hex(32).encode())
+    return None
+
+
+def _mac(key: bytes, job_id: str, kind: str, payload: Any) -> str:
+    message = json.dumps({"v": 1, "id": job_id, "kind": kind, "payload": payload},
+                         sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def sign(job_id: str, kind: str, payload: Any) -> str:
+    """HMAC-SHA256 (hex) of a record of job `job_id`; creates the key on first use."""
+    key = _key(create=True)
+    if key is None:
+        raise JobError(f"cannot read or create the job signing key {key_path()}")
+    return _mac(key, job_id, kind, payload)
+
+
+def signed(job_id: str, kind: str, payload: Any, signature: Any) -> bool:
+    """Does `signature` authenticate this record with this installation's key?"""
+    key = _key(create=False)
+    if key is None or not isinstance(signature, str):
+        return False
+    try:
+        return hmac.compare_digest(_mac(key, job_id, kind, payload), signature)
+    except (TypeError, ValueError):
+        return False
+
+
+def plan_of(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: spec.get(k) for k in _PLAN_KEYS}
+
+
+def sign_job(spec: dict[str, Any], config: dict[str, Any]) -> None:
+    """Add the signature over (job id, config.json as written, plan) to `spec`."""
+    spec["signature"] = sign(spec["id"], "job", {"config": config, "plan": plan_of(spec)})
+
+
+def validate_plan(spec: dict[str, Any]) -> dict[str, Any]:
+    """The resource plan from job.json, checked: slot cpu/gpu, digit GPU ids, 1 <= nproc <= MAX_NPROC."""
+    plan = plan_of(spec)
+    gpus = plan["gpus"]
+    if plan["slot"] not in ("cpu", "gpu"):
+        raise UntrustedJobError(f"job.json: slot must be cpu or gpu, got {plan['slot']!r}")
+    if gpus is not None and not (isinstance(gpus, list) and len(gpus) <= MAX_NPROC and len(set(gpus)) == len(gpus)
+                                 and all(isinstance(g, str) and g.isdigit() and len(g) <= 4 for g in gpus)):
+        raise UntrustedJobError(f"job.json: gpus must be distinct digit ids, got {gpus!r}"[:200])
+    for key, low in (("nproc_per_node", 1), ("gpu_count", 0)):
+        value = plan[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= MAX_NPROC:
+            raise UntrustedJobError(f"job.json: {key} must be an integer in {low}..{MAX_NPROC}, got {value!r}"[:200])
+    if not isinstance(plan["resume"], bool):
+        raise UntrustedJobError("job.json: resume must be true or false")
+    return plan
+
+
+@dataclass
+class TrustedJob:
+    """A job whose job.json signature verified: its validated config and resource plan."""
+
+    id: str
+    config: RunConfig
+    plan: dict[str, Any]
+    raw_config: dict[str, Any]  # config.json exactly as signed
+
+
+def load_trusted_job(run_dir: Path) -> TrustedJob:
+    """Verify and validate a job before anything of it runs. Raises UntrustedJobError (not ours, or
+    changed since submit) or JobError (ours, but its config no longer validates)."""
+    run_dir = Path(run_dir)
+    spec = read_spec(run_dir)
+    config = files.read_json(run_dir, store.CONFIG)
+    if spec is None or not isinstance(config, dict) or spec.get("id") != run_dir.name:
+        raise UntrustedJobError(UNTRUSTED)
+    if not signed(run_dir.name, "job", {"config": config, "plan": plan_of(spec)}, spec.get("signature")):
+        raise UntrustedJobError(UNTRUSTED)
+    plan = validate_plan(spec)
+    try:
+        cfg = RunConfig.from_dict(config).resolved()
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise JobError(f"config.json: {exc}"[:300]) from None
+    return TrustedJob(run_dir.name, cfg, plan, config)
+
+
+# ---- the worker command and its environment --------------------------------------------------------
+def worker_cmd_prefix() -> list[str]:
+    """The trainer's argv prefix: $NEWSCLF_WORKER_CMD (JSON list; tests' fake trainer) or `python -m newsclf train`."""
+    text = os.environ.get(ENV_WORKER_CMD)
+    if not text:
+        return [sys.executable, "-m", "newsclf", "train"]
+    try:
+        cmd = json.loads(text)
+    except json.JSONDecodeError:
+        cmd = None
+    if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):
+        raise ConfigError(ENV_WORKER_CMD, "must be a JSON list of strings (argv prefix)")
+    return cmd
+
+
+def job_env() -> dict[str, str]:
+    """This process's environment without secrets of the job-related families, the project on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith(_ENV_PREFIXES) and k not in _ENV_SCHEDULER and _ENV_SECRET.search(k))}
+    paths = [str(PROJECT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(PROJECT_ROOT)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def job_cwd() -> str:
+    """The scheduler's own working directory (never one from a file); the project root if it is gone."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return str(PROJECT_ROOT)
+
+
+def build_worker_command(plan: dict[str, Any], run_dir: Path, prefix: Sequence[str] | None = None,
+                         data_home: str = "") -> list[str]:
+    """The trainer argv from a validated plan, under torchrun when nproc_per_node > 1: the worker prefix
+    + `--run-dir DIR`, or for a resumed job `--resume DIR --runs-dir RUNS_DIR` (continues from last/);
+    `--data-home` from the signed config (the trainer never trusts a run's stored data home)."""
+    prefix = list(prefix or worker_cmd_prefix())
+    if plan.get("resume"):
+        tail = ["--resume", str(run_dir), "--runs-dir", str(run_dir.parent)]
+    else:
+        tail = ["--run-dir", str(run_dir)]
+    if data_home:
+        tail += ["--data-home", str(data_home)]
+    nproc = int(plan.get("nproc_per_node") or 1)
+    if nproc <= 1:
+        return prefix + tail
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+    if Path(prefix[0]).name.startswith("python"):
+        return launcher + prefix[1:] + tail  # `-m newsclf train ...` or `script.py ...`
+    return launcher + ["--no-python"] + prefix + tail
