@@ -100,7 +100,7 @@ def load_predictor(run: str | Path, runs_dir: str | Path | None = None, device: 
     from newsclf.config import ConfigError, resolve_runs_dir
 
     run_dir = store.resolve_run(run, resolve_runs_dir(runs_dir))
-    config = store.read_json(run_dir / store.CONFIG)
+    config = store.read_json_inside(run_dir, store.CONFIG)
     if not isinstance(config, dict):
         raise RunLoadError(f"run {run_dir.name}: config.json is unreadable")
     best = run_dir / store.BEST

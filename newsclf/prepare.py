@@ -43,7 +43,7 @@ def preflight(cfg: RunConfig) -> None:
 
 def stored_config(run_dir: Path) -> RunConfig:
     """A run directory's config.json, validated; UserError when it is unreadable or invalid."""
-    data = store.read_json(Path(run_dir) / store.CONFIG)
+    data = store.read_json_inside(run_dir, store.CONFIG)
     if not isinstance(data, dict):
         raise UserError(f"run {Path(run_dir).name}: config.json is missing or unreadable")
     try:
@@ -67,6 +67,7 @@ def prepare_run(given: dict[str, Any], runs_dir: Path, *, resume: str | None = N
         if not store.recover_checkpoint(path / store.LAST, "state.json"):
             raise UserError(f"resume: run {path.name} has no last/ checkpoint (it never finished an epoch); "
                             "start a new run")
+        store.check_model_dir(path / store.LAST)
         saved = stored_config(path)
         wanted = RunConfig(**{**saved.to_dict(), **given, "data_home": data_home or ""}).resolved()
         diff = sorted(k for k, v in wanted.fingerprint().items() if saved.fingerprint().get(k) != v)

@@ -240,7 +240,7 @@ def _sibling(target: Path, suffix: str) -> Path:
 # ---- status -------------------------------------------------------------------------------
 def read_status(run_dir: Path) -> dict[str, Any]:
     """The status dict; a missing or corrupt status.json reads as state 'unknown'."""
-    status = read_json(Path(run_dir) / STATUS)
+    status = run_json(run_dir, STATUS)
     if not isinstance(status, dict) or status.get("state") not in STATES:
         return {"state": "unknown", "reason": "status.json missing or unreadable"}
     return status
@@ -280,11 +280,12 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
     Only complete lines are consumed: a half-written last line is left for the next call;
     an unparseable complete line is skipped.
     """
+    path = Path(path)
     try:
-        with open(path, "rb") as fh:
+        with open_inside(path.parent, path.name) as fh:
             fh.seek(offset)
             chunk = fh.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, UnsafeRunFileError):
         return [], offset
     end = chunk.rfind(b"\n")
     if end < 0:
@@ -321,11 +322,10 @@ def save_predictions(run_dir: Path, split: str, preds: Predictions) -> None:
 
 def load_predictions(run_dir: Path, split: str) -> Predictions | None:
     """The stored predictions, or None when absent or unreadable (never unpickles)."""
-    path = Path(run_dir) / PREDICTIONS.format(split=split)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_inside(run_dir, PREDICTIONS.format(split=split)) as fh, np.load(fh, allow_pickle=False) as data:
             return Predictions(doc_id=data["doc_id"], y_true=data["y_true"], y_pred=data["y_pred"], probs=data["probs"])
-    except (FileNotFoundError, OSError, ValueError, KeyError):
+    except (FileNotFoundError, OSError, ValueError, KeyError, UnsafeRunFileError):
         return None
 
 
@@ -376,12 +376,12 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
         return []
     runs = []
     for path in root.iterdir():
-        if not path.is_dir() or not RUN_ID_RE.match(path.name):
-            continue
-        config = read_json(path / CONFIG)
+        if path.is_symlink() or not path.is_dir() or not RUN_ID_RE.match(path.name):
+            continue  # a linked run dir could lead anywhere: only real folders are runs
+        config = run_json(path, CONFIG)
         if not isinstance(config, dict):
             continue
-        results = read_json(path / RESULTS)
+        results = run_json(path, RESULTS)
         runs.append(RunInfo(path.name, path, config, read_status(path), results if isinstance(results, dict) else None))
     runs.sort(key=lambda r: r.run_id, reverse=True)
     return runs
@@ -394,7 +394,7 @@ def finished_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
 
 
 def load_labels(run_dir: Path) -> list[str]:
-    labels = read_json(Path(run_dir) / LABELS)
+    labels = read_json_inside(run_dir, LABELS)
     if not isinstance(labels, list):
         raise RunNotFoundError(f"run {Path(run_dir).name}: labels.json missing or unreadable")
     return labels
@@ -471,4 +471,12 @@ def read_json_inside(run_dir: str | os.PathLike, name: str, default: Any = None)
     except UnsafeRunFileError:
         raise
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return default
+
+
+def run_json(run_dir: str | os.PathLike, name: str, default: Any = None) -> Any:
+    """A run's JSON file for listings: missing, corrupt, linked or not a regular file -> `default`."""
+    try:
+        return read_json_inside(run_dir, name, default)
+    except (UnsafeRunFileError, OSError):
         return default

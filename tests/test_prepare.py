@@ -111,3 +111,19 @@ def test_garbage_config_is_one_line(tmp_path, capsys):
     (run / store.LAST / "state.json").write_text("{}")
     code, _, err = _cli(["train", "--resume", run.name, "--runs-dir", str(tmp_path)], capsys)
     assert code == 2 and "config.json is invalid" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("values", [dict(model="tfidf"), dict(model="bilstm", name="my-run"),
+                                    dict(model="transformer", strategy="hybrid", epochs=3)])
+def test_cli_and_job_queue_name_runs_alike(values, tmp_path, fixture_data_home, tiny_model_dirs, monkeypatch):
+    from newsclf import jobs
+
+    monkeypatch.setenv("NEWSCLF_JOB_KEY_FILE", str(tmp_path / "key" / "job.key"))
+    monkeypatch.setenv("NEWSCLF_GPUS", "")
+    if values["model"] == "transformer":
+        values = {**values, "pretrained": str(tiny_model_dirs["distilbert"]), "max_len": 32}
+    given = {**values, "data_home": str(fixture_data_home)}
+    cli_dir = prepare_run(given, tmp_path / "cli").run_dir
+    job = jobs.submit(RunConfig(**given), tmp_path / "jobs", start=False)
+    name = lambda run_id: run_id.split("-", 3)[3]  # noqa: E731 - drop the yyyymmdd-hhmmss-mmm stamp
+    assert name(cli_dir.name) == name(job.id) == run_name(RunConfig(**given).resolved())

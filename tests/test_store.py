@@ -161,3 +161,78 @@ def test_stop_request(tmp_path: Path):
     store.request_stop(tmp_path)
     assert store.stop_requested(tmp_path)
     assert os.path.isfile(tmp_path / store.STOP)
+
+
+# ---- folder swaps survive crashes and leftovers ---------------------------------------------------
+def _write(folder: Path, value: str) -> None:
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text(value)
+
+
+def test_a_stale_old_folder_never_blocks_a_swap(tmp_path: Path):
+    target = tmp_path / "last"
+    _write(target, "1")
+    _write(tmp_path / "last.old", "stale")  # left by a crash after the first rename, before the cleanup
+    (tmp_path / "last.old" / "extra").write_text("x")
+    store.swap_in(lambda d: _write(d, "2"), target)
+    assert (target / "state.json").read_text() == "2"
+    assert not (tmp_path / "last.old").exists() and not (tmp_path / "last.tmp").exists()
+
+
+def test_a_kill_between_the_two_renames_is_recovered(tmp_path: Path):
+    target = tmp_path / "last"
+    _write(tmp_path / "last.old", "1")  # target renamed away ...
+    _write(tmp_path / "last.tmp", "2")  # ... the complete new copy not yet renamed in
+    assert store.recover_checkpoint(target, "state.json")
+    assert (target / "state.json").read_text() == "2" and not (tmp_path / "last.old").exists()
+
+
+def test_a_lone_half_written_tmp_is_not_taken_for_a_checkpoint(tmp_path: Path):
+    (tmp_path / "last.tmp").mkdir()
+    assert not store.recover_checkpoint(tmp_path / "last", "state.json")
+    store.swap_in(lambda d: _write(d, "3"), tmp_path / "last")
+    assert (tmp_path / "last" / "state.json").read_text() == "3"
+
+
+def test_swapped_folders_have_one_file_mode(tmp_path: Path):
+    def save(d: Path) -> None:
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(b"x")
+        (d / "model.safetensors").chmod(0o600)
+        (d / "config.json").write_text("{}")
+    store.swap_in(save, tmp_path / "best")
+    modes = {(p.stat().st_mode & 0o777) for p in (tmp_path / "best").iterdir()}
+    assert len(modes) == 1 and modes.pop() & 0o044  # group/others can read like every other run file
+
+
+# ---- links out of a run dir are never followed ------------------------------------------------------
+def test_listing_and_readers_refuse_symlinked_run_files(runs: Path, tmp_path: Path):
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"state": "finished", "model": "tfidf", "leak": "yes"}')
+    run = _make_run(runs, "20260101-000000-000-linked")
+    (run / store.STATUS).unlink()
+    (run / store.STATUS).symlink_to(secret)
+    (run / store.LABELS).symlink_to(secret)
+    (run / store.METRICS).symlink_to(tmp_path / "secret.json")
+    assert store.read_status(run)["state"] == "unknown"
+    assert store.read_metrics(run / store.METRICS) == ([], 0)
+    with pytest.raises(store.RunNotFoundError, match="symlink"):
+        store.load_labels(run)
+    linked_config = _make_run(runs, "20260101-000000-001-cfg")
+    (linked_config / store.CONFIG).unlink()
+    (linked_config / store.CONFIG).symlink_to(secret)
+    outside = tmp_path / "elsewhere"
+    _make_run(outside, "20260101-000000-002-out")
+    (runs / "20260101-000000-002-out").symlink_to(outside / "20260101-000000-002-out")
+    ids = {r.run_id for r in store.list_runs(runs)}
+    assert "20260101-000000-001-cfg" not in ids and "20260101-000000-002-out" not in ids
+
+
+def test_resolve_run_accepts_a_unique_name_or_suffix(runs: Path):
+    run = _make_run(runs, "20260101-120000-000-alpha")
+    _make_run(runs, "20260101-120000-001-beta")
+    _make_run(runs, "20260102-120000-001-beta")
+    assert store.resolve_run("alpha", runs) == run.resolve()
+    assert store.resolve_run("000-alpha", runs) == run.resolve()
+    with pytest.raises(store.RunNotFoundError, match="matches 2 runs"):
+        store.resolve_run("beta", runs)

@@ -1,0 +1,100 @@
+"""A run directory is untrusted input: damaged, hostile or linked run files give one line, exit 2, never a
+traceback, never a file read outside the runs dir, never a wrong state in `runs list`. Every CLI command."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from newsclf import store
+from newsclf.cli import main
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+def _weights(run: Path) -> Path:
+    return next(p for p in (run / store.BEST).iterdir() if p.suffix == ".safetensors")
+
+
+DAMAGE: dict[str, Callable[[Path, Path], None]] = {
+    "truncated-weights": lambda run, out: _truncate(_weights(run)),
+    "garbage-model-json": lambda run, out: [p.write_text("{not json") for p in (run / store.BEST).glob("*.json")],
+    "garbage-config": lambda run, out: (run / store.CONFIG).write_text('{"model": 7, "epochs": "x"}'),
+    "config-not-a-dict": lambda run, out: (run / store.CONFIG).write_text("[1, 2, 3]"),
+    "unknown-family": lambda run, out: (run / store.CONFIG).write_text(json.dumps({"model": "svm"})),
+    "short-labels": lambda run, out: (run / store.LABELS).write_text(json.dumps(["only", "two"])),
+    "labels-not-text": lambda run, out: (run / store.LABELS).write_text(json.dumps([{"a": 1}] * 20)),
+    "pickle-in-best": lambda run, out: (run / store.BEST / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01."),
+    "best-links-out": lambda run, out: (shutil.rmtree(run / store.BEST), (run / store.BEST).symlink_to(out)),
+    "weights-link-out": lambda run, out: (_weights(run).unlink(), (run / store.BEST / "model.safetensors").symlink_to(out / "x")),
+    "labels-link-out": lambda run, out: ((run / store.LABELS).unlink(), (run / store.LABELS).symlink_to(out / "secret.json")),
+    "config-link-out": lambda run, out: ((run / store.CONFIG).unlink(), (run / store.CONFIG).symlink_to(out / "secret.json")),
+    "log-link-out": lambda run, out: ((run / store.LOG).unlink(missing_ok=True), (run / store.LOG).symlink_to(out / "secret.json")),
+    "status-garbage": lambda run, out: (run / store.STATUS).write_text("\x00\x01"),
+    "no-best": lambda run, out: shutil.rmtree(run / store.BEST),
+    "predictions-garbage": lambda run, out: (run / "predictions_test.npz").write_bytes(b"PK\x03\x04garbage"),
+}
+
+
+@pytest.fixture()
+def outside(tmp_path: Path) -> Path:
+    out = tmp_path / "outside"
+    out.mkdir()
+    (out / "secret.json").write_text(json.dumps(["SECRET"] * 20))
+    (out / "x").write_bytes(b"SECRET")
+    return out
+
+
+def _commands(run_id: str, runs: Path) -> list[list[str]]:
+    r = ["--runs-dir", str(runs)]
+    return [["runs", "list", *r], ["runs", "list", "--json", *r],
+            ["predict", run_id, "--text", "the space shuttle launch", *r],
+            ["explain", run_id, "--text", "the space shuttle launch", *r],
+            ["evaluate", run_id, *r], ["jobs", "list", *r], ["jobs", "status", run_id, *r],
+            ["jobs", "logs", run_id, *r]]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+@pytest.mark.parametrize("kind", ["tfidf", "bilstm", "transformer"])
+def test_every_command_survives_a_damaged_run(kind, damage, tiny_runs, fixture_data_home, outside, tmp_path,
+                                              capsys, monkeypatch):
+    monkeypatch.setenv("NEWSCLF_DATA_HOME", str(fixture_data_home))
+    monkeypatch.setenv("NEWSCLF_JOB_KEY_FILE", str(tmp_path / "key" / "job.key"))
+    runs = tmp_path / "runs"
+    run = runs / tiny_runs[kind].name
+    shutil.copytree(tiny_runs[kind], run)
+    DAMAGE[damage](run, outside)
+    for argv in _commands(run.name, runs):
+        code = main(argv)
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err, (argv, err)
+        assert "SECRET" not in out + err, (argv, "read a file outside the runs dir")
+        assert code in (0, 2), (argv, code, err)
+        if code == 2:
+            assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, (argv, err)
+    listed = {r.run_id: r.state for r in store.list_runs(runs)}
+    assert listed.get(run.name, "finished") in ("finished", "unknown")
+
+
+def test_a_dead_direct_trainer_is_reported_failed(tmp_path: Path, capsys):
+    """`python -m newsclf train` killed by the OOM killer: `runs list` must not say running forever."""
+    from newsclf.jobs import process_identity
+
+    runs = tmp_path / "runs"
+    run = store.create_run_dir(runs, "oomed")
+    (run / store.CONFIG).write_text(json.dumps({"model": "tfidf"}))
+    ident = process_identity(os.getpid())
+    ident["start"] = ident.get("start", 0) + 12345  # same pid, another start time: that process is gone
+    store.update_status(run, state="running", trainer_pid=ident["pid"], trainer=ident, started=time.time())
+    assert main(["runs", "list", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "failed" in out and "running" not in out
+    assert "trainer died" in store.read_status(run)["reason"]
