@@ -1,4 +1,4 @@
-"""The training form, built from RunConfig's fields, their help and MODEL_DEFAULTS.
+"""The training form, built from RunConfig: its fields, their help, which family uses each (`families`) and MODEL_DEFAULTS.
 
 Values are validated live with RunConfig.resolved(); the message of a ConfigError appears right
 under the field it names. Start submits a job with newsclf.jobs.submit (the only way the UI trains).
