@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "app")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--torch-threads", type=int, default=-1, help="torch.set_num_threads for the prediction "
-                        "timings (-1: what the app uses, newsclf.ui.common.ui_torch_threads(); 0: torch's default)")
+                        "timings (-1: what the app uses, newsclf.ui.cache.ui_torch_threads(); 0: torch's default)")
     parser.add_argument("--skip-pages", action="store_true", help="only time the predictions")
     args = parser.parse_args(argv)
     runs_dir = build_runs(args.source_runs, args.work)
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.torch_threads:
         import torch
 
-        from newsclf.ui.common import ui_torch_threads
+        from newsclf.ui.cache import ui_torch_threads
 
         torch.set_num_threads(ui_torch_threads() if args.torch_threads < 0 else args.torch_threads)
     pred = bench_predict(runs_dir, args.repeats)

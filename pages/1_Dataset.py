@@ -6,23 +6,19 @@ import streamlit as st
 
 from newsclf import data, plots
 from newsclf.config import PROTOCOLS
-from newsclf.ui import common
+from newsclf.ui import cache, frame
 
-common.page_setup("Dataset", ":material/database:")
+frame.page_setup("Dataset", ":material/database:")
 st.title("Dataset")
-
-if not data.corpus_available(common.data_home()):
-    st.info("The corpus is not here yet: download or import it on the Home page.", icon=":material/info:")
-    common.nav_link("app.py", "Go to Home", ":material/home:")
-    st.stop()
+frame.corpus_or_stop("The corpus is not here yet: download or import it on the Home page.")
 
 protocol = st.radio("Protocol", PROTOCOLS, horizontal=True, key="dataset.protocol",
                     help="seed: headers/footers/quotes removed, short documents dropped; raw: as published")
 try:
-    stats = common.corpus_stats(protocol)
-    lengths = common.doc_lengths(protocol)
+    stats = cache.corpus_stats(protocol)
+    lengths = cache.doc_lengths(protocol)
 except data.DataError as exc:
-    st.error(f"Cannot read the corpus: {exc}")
+    st.error(f"Cannot read the corpus: {frame.plain(exc)}")
     st.stop()
 
 st.subheader("Summary")
@@ -76,11 +72,11 @@ if "dataset.seed" not in st.session_state:
 if st.button("Show others", key="dataset.reshuffle"):
     st.session_state["dataset.seed"] += 1
 try:
-    docs = data.sample_documents(sample_label, int(n), split, protocol, common.data_home(),
+    docs = data.sample_documents(sample_label, int(n), split, protocol, cache.data_home(),
                                  seed=st.session_state["dataset.seed"])
 except data.DataError as exc:
-    st.error(str(exc))
+    st.error(frame.plain(exc))
     docs = []
 for doc in docs:
-    with st.expander(f"{doc.doc_id} — {doc.label}", expanded=len(docs) == 1):
-        common.show_document(doc.text, height=240)
+    with st.expander(f"{frame.plain(doc.doc_id)} — {frame.plain(doc.label)}", expanded=len(docs) == 1):
+        frame.show_document(doc.text, height=240)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import streamlit as st
 
 from newsclf import data
-from newsclf.ui import common, jobs_view, train_form
+from newsclf.ui import cache, frame, jobs_view, train_form
 
-common.page_setup("Train", ":material/model_training:")
+frame.page_setup("Train", ":material/model_training:")
 st.title("Train")
 
-if not data.corpus_available(common.data_home()):
+if not data.corpus_available(cache.data_home()):
     st.warning("The corpus is missing, so jobs would fail: get it on the Home page first.", icon=":material/warning:")
-    common.nav_link("app.py", "Go to Home", ":material/home:")
+    frame.nav_link("app.py", "Go to Home", ":material/home:")
 
 with st.container(border=True):
     st.subheader("New job")

@@ -1,23 +1,22 @@
-"""Playground: classify pasted text (or a test document) with two or more runs side by side."""
+"""Playground: classify pasted text (or a test document) with two or more runs side by side, and explain why."""
 from __future__ import annotations
-
-import importlib.util
 
 import streamlit as st
 
 from newsclf import plots
+from newsclf.config import MAX_TEXT_CHARS
 from newsclf.predict import InputError, validate_text
-from newsclf.ui import common, tables
+from newsclf.ui import cache, explain_view, frame
 
-common.page_setup("Playground", ":material/science:")
+frame.page_setup("Playground", ":material/science:")
 st.title("Playground")
 
-by_id = common.finished_by_id_or_stop("the Playground")
+by_id = frame.finished_by_id_or_stop("the Playground")
 runs = list(by_id.values())
 
 
 def _default_runs() -> list[str]:
-    """The newest run of each model kind, at most three."""
+    """The newest run of each model family, at most three."""
     seen, out = set(), []
     for r in runs:
         if r.model not in seen:
@@ -29,24 +28,23 @@ def _default_runs() -> list[str]:
 chosen = st.multiselect("Runs (two or more to compare)", list(by_id), default=_default_runs(),
                         format_func=lambda i: by_id[i].label, key="playground.runs")
 
-samples = common.sample_test_docs()
+samples = cache.sample_test_docs()
 if samples:
     def _use_sample() -> None:
         doc_id = st.session_state.get("playground.sample")
-        text = common.documents([doc_id]).get(doc_id, "") if doc_id else ""
-        st.session_state["playground.text"] = text
+        st.session_state["playground.text"] = cache.documents([doc_id]).get(doc_id, "") if doc_id else ""
 
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    labels = dict(samples)
+    true_class = dict(samples)
     c1.selectbox("…or pick a test document", [d for d, _ in samples], key="playground.sample",
-                 format_func=lambda d: f"{d} (true: {labels[d]})")
+                 format_func=lambda d: f"{d} (true: {true_class[d]})")
     c2.button("Use this document", on_click=_use_sample, key="playground.use_sample")
 
 raw = st.text_area("Text to classify", key="playground.text", height=200,
                    placeholder="Paste a newsgroup post, an e-mail, any English text…")
-text, cut = tables.truncate(raw or "", tables.MAX_PASTE_CHARS)
+text, cut = frame.truncate(raw or "", MAX_TEXT_CHARS)
 if cut:
-    st.warning(f"The text has {len(raw):,} characters; only the first {tables.MAX_PASTE_CHARS:,} are classified.",
+    st.warning(f"The text has {len(raw):,} characters; only the first {MAX_TEXT_CHARS:,} are classified.",
                icon=":material/content_cut:")
 try:
     text = validate_text(text, "text")
@@ -60,23 +58,22 @@ if len(chosen) == 1:
     st.caption("Choose a second run to compare predictions side by side.")
 
 predictors, results = [], {}
-cols = st.columns(len(chosen))
-for col, run_id in zip(cols, chosen):
+for col, run_id in zip(st.columns(len(chosen)), chosen):
     with col:
-        st.markdown(f"**{common.escape(by_id[run_id].label)}**")
+        st.markdown(f"**{frame.plain(by_id[run_id].label)}**")
         try:
-            predictor, probs, ms = common.predict_text(run_id, text)
-        except common.RUN_ERRORS as exc:
-            st.warning(f"Cannot use this run: {exc}")
+            predictor, probs, ms = cache.predict_text(run_id, text)
+        except cache.RUN_ERRORS as exc:
+            st.warning(f"Cannot use this run: {frame.plain(exc)}")
             continue
         except Exception as exc:  # a broken checkpoint must not take the page down
-            st.error(f"Prediction failed ({type(exc).__name__}: {exc})")
+            st.error(f"Prediction failed ({type(exc).__name__}: {frame.plain(exc)})")
             continue
         order = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
         top = [(predictor.label_names[i], float(probs[i])) for i in order]
         predictors.append(predictor)
         results[run_id] = top[0][0]
-        st.metric("Predicted class", top[0][0])
+        st.metric("Predicted class", frame.plain(top[0][0]))
         st.caption(f"probability {top[0][1]:.1%}")
         st.plotly_chart(plots.plot_top_k(top, "Top 5"), width="stretch", key=f"playground.top.{run_id}")
         st.caption(f"classified in {ms:.0f} ms")
@@ -84,16 +81,11 @@ for col, run_id in zip(cols, chosen):
 if len(results) >= 2:
     answers = set(results.values())
     if len(answers) == 1:
-        st.success(f"All {len(results)} runs agree: **{common.escape(next(iter(answers)))}**", icon=":material/handshake:")
+        st.success(f"All {len(results)} runs agree: **{frame.plain(next(iter(answers)))}**", icon=":material/handshake:")
     else:
-        st.warning("The runs disagree: " + "; ".join(f"{by_id[r].run_id} → {common.escape(c)}" for r, c in results.items()),
+        st.warning("The runs disagree: " + "; ".join(f"{r} → {frame.plain(c)}" for r, c in results.items()),
                    icon=":material/balance:")
 
-# ---- explanations: the interpretability issue plugs in here -------------------------------------
-# newsclf/ui/explain_view.py (another engineer) renders attributions/attention for these
-# predictors on this text; the panel appears as soon as that module exists.
-if predictors and importlib.util.find_spec("newsclf.ui.explain_view") is not None:
-    from newsclf.ui import explain_view
-
+if predictors:
     st.subheader("Why? Explanations")
-    explain_view.render_explanations(predictors, text, key="playground", locks=[common.predictor_lock(p) for p in predictors])
+    explain_view.render_explanations(predictors, text, key="playground")

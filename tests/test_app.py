@@ -8,6 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_fixtures import PAGES, ROOT, app_env, empty_env  # noqa: F401
+from newsclf.plots import label
+from newsclf.ui.frame import plain
 
 pytestmark = pytest.mark.app
 TIMEOUT = 60
@@ -88,7 +90,7 @@ def test_dataset_page_tables_and_samples(app_env):
     assert dict(zip(split_table["split"], split_table["documents"])) == {"train": 176, "val": 44, "test": 110}
     at.selectbox(key="dataset.sample_class").set_value("sci.space")
     at.run()
-    assert any("sci.space" in e.label for e in at.expander)
+    assert any(plain("sci.space") in e.label for e in at.expander)  # labels are markdown: escaped plain text
     at.radio(key="dataset.protocol").set_value("raw")
     at.run()
     assert_ok(at)
@@ -228,3 +230,134 @@ def test_home_quick_start_queues_tfidf_and_small_bilstm(app_env):
         jobs.cancel(job.id, app_env["runs_dir"], timeout=5, grace=2, wait=True)
     at.run()
     assert_ok(at)
+
+
+# ---- plain text, blanks, the import path, row selection, every explanation method ----------------
+EVIL = ["[x](javascript:alert(1))", "<b>bold</b>"]
+
+
+def test_plain_escapes_markdown_and_html():
+    assert plain("[x](javascript:alert(1))") == r"\[x\]\(javascript\:alert\(1\)\)"
+    assert plain("<b>bold</b> & *it* `c` $m$") == r"&lt;b&gt;bold&lt;/b&gt; &amp; \*it\* \`c\` \$m\$"
+    assert plain("a\u202eb") == "a\\[U\\+202E\\]b"
+
+
+def _rename_classes(runs_dir) -> list[str]:
+    """Give every run's classes hostile names (labels.json and results.json); returns the new names."""
+    import json
+
+    names = None
+    for run in runs_dir.iterdir():
+        labels = json.loads((run / "labels.json").read_text())
+        names = [f"{EVIL[i % 2]}{i}" for i in range(len(labels))]
+        (run / "labels.json").write_text(json.dumps(names))
+        results = json.loads((run / "results.json").read_text())
+        results["label_names"] = names
+        for split in ("val", "test"):
+            for row in results.get(f"{split}_report", {}).get("per_class", []):
+                row["label"] = names[labels.index(row["label"])]
+        (run / "results.json").write_text(json.dumps(results))
+    return names
+
+
+def _markdown_sources(at: AppTest) -> list[str]:
+    values = [str(getattr(el, "value", "")) for kind in ("markdown", "caption", "info", "warning", "success", "error")
+              for el in getattr(at, kind)]
+    return values + [e.label for e in at.expander] + [str(m.value) for m in at.metric]
+
+
+def _chart_strings(at: AppTest) -> str:
+    import json
+
+    return " ".join(json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("plotly_chart"))
+
+
+@pytest.mark.parametrize("path", ["pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py"])
+def test_hostile_class_names_render_as_plain_text(app_env, path):
+    names = _rename_classes(app_env["runs_dir"])
+    at = run_page(path)
+    if path.endswith("Playground.py"):
+        at.text_area(key="playground.text").input("nasa orbit shuttle launch space")
+        at.run()
+    assert_ok(at)
+    sources = _markdown_sources(at)
+    assert not [s for s in sources if "](" in s or "<b>" in s]  # no link, no bold: escaped plain text
+    assert any(plain(n) in s for s in sources for n in names)  # the names are there, escaped
+    charts = _chart_strings(at)
+    assert "<b>bold" not in charts
+    assert any(label(n) in charts for n in names)  # figure labels and titles hold the escaped names
+
+
+def test_empty_cells_are_blank_not_none(app_env):
+    from newsclf import jobs
+    from newsclf.config import RunConfig
+
+    job = jobs.submit(RunConfig(model="tfidf", name="blank"), app_env["runs_dir"], gpus=None)
+    jobs.cancel(job.id, app_env["runs_dir"], timeout=5, grace=2, wait=True)  # no progress, no queue position
+    at = run_page("app.py")
+    queue = next(d.value for d in at.dataframe if "job" in d.value.columns)
+    assert not queue.isna().any().any() and "None" not in queue.astype(str).to_numpy()
+    at = run_page("pages/3_Results.py")
+    ratios = next(d.value for d in at.dataframe if "quantity" in d.value.columns)
+    assert not ratios.isna().any().any() and "None" not in ratios.astype(str).to_numpy()
+    assert (ratios == "–").sum().sum() == len(ratios)  # each row fills one of the two result columns
+
+
+def test_import_path_is_not_prefilled_from_a_development_folder(empty_env, tmp_path, monkeypatch):
+    """A clone with a ../shared/data archive beside it behaves like one with nothing beside it."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "shared" / "data" / "20news-bydate.tar.gz").write_bytes(b"not an archive")
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.chdir(clone)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    assert_ok(at)
+    assert at.text_input(key="data.archive_path").value == ""
+    assert not at.button(key="data.import").disabled
+    at.button(key="data.import").click()
+    at.run()
+    assert_ok(at)
+    assert any("path" in w.value for w in at.warning)
+
+
+def _select_row(at: AppTest, prefix: str, row: int) -> str:
+    """Select `row` of the st.dataframe whose key starts with `prefix`; returns that row's doc id."""
+    table = next(d for d in at.dataframe if d.key and d.key.startswith(prefix))
+    at.session_state[table.key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert_ok(at)
+    return table.value["doc_id"].iloc[row]
+
+
+def _explained(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("Explaining document"))
+
+
+def test_errors_page_explains_the_row_selected_in_either_tab(app_env):
+    at = run_page("pages/5_Errors.py")
+    doc = _select_row(at, "errors.dis.", 1)
+    assert plain(doc) in _explained(at) and "Two models disagree" in _explained(at)
+    assert at.selectbox(key=next(s.key for s in at.selectbox if s.key and s.key.startswith("errors.dis."))).value == doc
+    panels = [m.value for m in at.markdown if m.value.startswith("**") and "·" in m.value]
+    assert len(panels) == 2  # both runs explain the disagreement document
+    doc = _select_row(at, "errors.err.", 1)
+    assert plain(doc) in _explained(at) and "Misclassified" in _explained(at)
+
+
+def test_bilstm_explained_with_every_method_in_the_dashboard(app_env):
+    from newsclf.models import get_family
+
+    at = run_page("pages/4_Playground.py")
+    bilstm = next(o for o in at.multiselect(key="playground.runs").options if o.endswith("(bilstm / random 16d)"))
+    run_id = bilstm.split(" ", 1)[0]
+    at.multiselect(key="playground.runs").set_value([run_id])
+    at.text_area(key="playground.text").input("nasa orbit shuttle launch space")
+    at.run()
+    assert_ok(at)
+    for method in get_family("bilstm").method_names():
+        at.radio(key="playground-explain-0-method").set_value(method)
+        at.run()
+        assert_ok(at)
+        assert not at.error, [e.value for e in at.error]
+        assert len(at.get("html")) == 2  # highlighted text + legend

@@ -1,4 +1,4 @@
-"""Explanation markup (newsclf.plots_explain) and its Streamlit panel (newsclf.ui.explain_view)."""
+"""Explanation markup (newsclf.plots.explain) and its Streamlit panel (newsclf.ui.explain_view)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from newsclf.explain import Attribution
-from newsclf.plots_explain import highlight_html, legend_html, summary_lines, top_words_figure
+from newsclf.plots.explain import highlight_html, legend_html, plot_attribution_words, summary_lines
 
 EVIL = 'Graphics <script>alert("x")</script> render & "pixel" <b>hockey</b>'
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +38,18 @@ def test_highlight_escapes_all_user_text():
     assert "<i>b</i>" not in legend and "&lt;i&gt;b&lt;/i&gt;" in legend  # class names escaped too
 
 
+def test_highlight_neutralises_bidi_controls():
+    from newsclf.text import word_spans
+
+    text = "price \u202egnp.exe\u202c is \u2066fine\u2069 ok\u200f"
+    attr = fake_attribution(text, [0.1 * (i + 1) for i in range(len(word_spans(text)))])
+    markup = highlight_html(attr, text)
+    for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f":
+        assert ch not in markup
+    assert "[U+202E]" in markup and "[U+2066]" in markup and "[U+200F]" in markup
+    assert "\u202e" not in json.dumps(plot_attribution_words(attr, 3).to_dict(), ensure_ascii=False)
+
+
 def test_highlight_marks_unseen_part_and_one_colour_for_attention():
     text = "one two three four five"
     attr = fake_attribution(text, [0.1, 0.2, 0.3, 0, 0], seen=[True, True, True, False, False], method="attention")
@@ -46,14 +58,14 @@ def test_highlight_marks_unseen_part_and_one_colour_for_attention():
     assert "rgba(215,48,39" not in markup and "rgba(33,102,172" in markup
     assert "never seen" in legend_html(attr)
     assert any("delta" in line or "predicted" in line for line in summary_lines(attr))
-    fig = top_words_figure(attr, k=2)
+    fig = plot_attribution_words(attr, k=2)
     assert list(fig.data[0].y) == ["two", "three"]  # ascending, the top 2
-    signed = top_words_figure(fake_attribution(text, [0.5, -0.2, 0.3, -0.1, 0.0]), k=1)
+    signed = plot_attribution_words(fake_attribution(text, [0.5, -0.2, 0.3, -0.1, 0.0]), k=1)
     assert list(signed.data[0].y) == ["two", "one"]
 
 
 def test_core_modules_do_not_import_streamlit():
-    code = ("import sys, newsclf.explain, newsclf.plots_explain, newsclf.commands.explain; "
+    code = ("import sys, newsclf.explain, newsclf.plots.explain, newsclf.commands.explain; "
             "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"

@@ -1,20 +1,20 @@
-"""Pure figure builders and the pages' data shaping (no Streamlit runtime needed)."""
+"""Pure figure builders (newsclf.plots) and the comparison tables they draw (newsclf.compare)."""
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from newsclf import plots, store
-from newsclf.ui import tables
+from newsclf import compare, plots, store
 
 
-def test_plots_and_tables_do_not_import_streamlit():
+def test_plots_and_compare_do_not_import_streamlit():
     import subprocess
 
-    code = "import sys, newsclf.plots, newsclf.ui, newsclf.ui.tables; print('streamlit' in sys.modules)"
+    code = "import sys, newsclf.plots, newsclf.plots.explain, newsclf.ui, newsclf.compare; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -34,9 +34,9 @@ def test_curves_from_events():
     events = [{"type": "start"}, {"type": "step", "step": 1, "loss": 2.0}, {"type": "step", "step": 2, "loss": 1.0},
               {"type": "epoch", "epoch": 1, "train_loss": 1.5, "val_loss": 1.2, "val_acc": 0.5, "phase": "all"},
               {"type": "epoch", "epoch": 2, "train_loss": None, "val_loss": 1.0, "val_acc": 0.7, "phase": "all"}]
-    frame = plots.epoch_frame(events)
+    frame = compare.epoch_frame(events)
     assert list(frame["val_acc"]) == [0.5, 0.7]
-    fig = plots.plot_curves({"run-a": frame, "empty": plots.epoch_frame([])}, "train_loss")
+    fig = plots.plot_curves({"run-a": frame, "empty": compare.epoch_frame([])}, "train_loss")
     assert len(fig.data) == 1 and list(fig.data[0].y) == [1.5]
     live = plots.plot_live_curves(events)
     assert [t.name for t in live.data] == ["train loss (step)", "val acc (epoch)"]
@@ -75,11 +75,11 @@ def _run(run_id, model, val, test, params, extra=None):
 
 def test_comparison_strategies_and_ratios():
     runs = [_run("a", "tfidf", 0.8, 0.7, 1000), _run("b", "transformer", 0.9, 0.85, 66_000_000)]
-    table = tables.comparison_table(runs)
-    assert list(table.columns) == tables.COMPARISON_COLUMNS and list(table["model"]) == ["tfidf / cnb", "distilbert / freeze"]
-    strat = tables.strategies_table(runs)
+    table = compare.comparison_table(runs)
+    assert list(table.columns) == compare.COMPARISON_COLUMNS and list(table["model"]) == ["tfidf / cnb", "distilbert / freeze"]
+    strat = compare.strategies_table(runs)
     assert list(strat["run"]) == ["b"] and strat["trainable %"][0] == 50.0
-    ratios = tables.efficiency_ratios(table, "b", "a").set_index("quantity")
+    ratios = compare.efficiency_ratios(table, "b", "a").set_index("quantity")
     assert ratios.loc["params", "A / B"] == 66_000
     assert round(ratios.loc["test acc", "A - B (points)"], 6) == 15.0
 
@@ -95,27 +95,68 @@ def _preds(y_true, y_pred, conf):
 
 def test_errors_disagreement_and_cells():
     labels = ["a", "b", "c"]
-    a = tables.predictions_frame(_preds([0, 1, 2, 0], [1, 1, 0, 0], [0.9, 0.8, 0.4, 0.7]), labels)
-    b = tables.predictions_frame(_preds([0, 1, 2, 0], [0, 2, 0, 0], [0.6, 0.5, 0.9, 0.9]), labels)
-    errs = tables.errors_frame(a)
+    a = compare.predictions_frame(_preds([0, 1, 2, 0], [1, 1, 0, 0], [0.9, 0.8, 0.4, 0.7]), labels)
+    b = compare.predictions_frame(_preds([0, 1, 2, 0], [0, 2, 0, 0], [0.6, 0.5, 0.9, 0.9]), labels)
+    errs = compare.errors_frame(a)
     assert list(errs["doc_id"]) == ["test/x/0", "test/x/2"]  # most confident first
-    assert list(tables.errors_frame(a, true=["c"])["doc_id"]) == ["test/x/2"]
-    assert list(tables.errors_frame(a, predicted=["b"], confidence=(0.0, 0.5))["doc_id"]) == []
-    dis = tables.disagreement_frame(a, b)
+    assert list(compare.errors_frame(a, true=["c"])["doc_id"]) == ["test/x/2"]
+    assert list(compare.errors_frame(a, predicted=["b"], confidence=(0.0, 0.5))["doc_id"]) == []
+    dis = compare.disagreement_frame(a, b)
     assert list(dis["doc_id"]) == ["test/x/0", "test/x/1"] and list(dis["right"]) == ["B", "A"]
     preds = _preds([0, 0, 1], [1, 1, 1], [0.6, 0.9, 0.8])
-    assert [d for d, _ in tables.cell_documents(preds, 0, 1)] == ["test/x/1", "test/x/0"]
-    assert tables.confusion_pairs([[1, 2], [0, 3]], ["a", "b"]) == [(0, 1, 2), (1, 1, 3), (0, 0, 1)]
-
-
-def test_truncate():
-    assert tables.truncate("abc", 5) == ("abc", False)
-    assert tables.truncate("abcdef", 3) == ("abc", True)
-    assert tables.truncate(None, 3) == ("", False)
+    assert [d for d, _ in compare.cell_documents(preds, 0, 1)] == ["test/x/1", "test/x/0"]
+    assert compare.confusion_pairs([[1, 2], [0, 3]], ["a", "b"]) == [(0, 1, 2), (1, 1, 3), (0, 0, 1)]
 
 
 def test_cell_from_point():
-    assert tables.cell_from_point({"customdata": [2, 3, 7]}, 20) == (2, 3)
-    assert tables.cell_from_point({"customdata": {"0": 4, "1": 1, "2": 9}}, 20) == (4, 1)
-    assert tables.cell_from_point({"curve_number": 1, "point_index": 21}, 20) == (1, 1)
-    assert tables.cell_from_point({"curve_number": 0, "point_index": 3}, 20) is None
+    assert compare.cell_from_point({"customdata": [2, 3, 7]}, 20) == (2, 3)
+    assert compare.cell_from_point({"customdata": {"0": 4, "1": 1, "2": 9}}, 20) == (4, 1)
+    assert compare.cell_from_point({"curve_number": 1, "point_index": 21}, 20) == (1, 1)
+    assert compare.cell_from_point({"curve_number": 0, "point_index": 3}, 20) is None
+
+
+EVIL = ["[x](javascript:alert(1))", "<b>bold</b>", "a & b"]
+
+
+def test_figures_escape_untrusted_labels():
+    figs = [plots.plot_confusion([[1, 0, 0], [0, 1, 0], [0, 0, 1]], EVIL, "<i>run</i>"),
+            plots.plot_top_k([(EVIL[1], 0.9), (EVIL[2], 0.1)], "<b>t</b>"),
+            plots.plot_per_class_f1({"<b>run</b>": [{"label": n, "f1": 0.5} for n in EVIL]}),
+            plots.plot_class_distribution({n: 1 for n in EVIL}),
+            plots.plot_curves({"<b>run</b>": compare.epoch_frame([{"type": "epoch", "epoch": 1, "val_acc": 0.5}])},
+                              "val_acc")]
+    for fig in figs:
+        dumped = json.dumps(json.loads(fig.to_json()))  # every string of the figure, \u escapes decoded
+        assert "<b>" not in dumped and "<i>" not in dumped, dumped[:300]
+        assert "&lt;" in dumped
+    cm = figs[0]
+    assert "&lt;b&gt;bold&lt;/b&gt;" in cm.data[0].x and "a &amp; b" in cm.data[0].y
+    assert cm.layout.title.text == "&lt;i&gt;run&lt;/i&gt;"
+    assert list(figs[1].data[0].y) == ["&lt;b&gt;bold&lt;/b&gt;", "a &amp; b"]
+    assert figs[2].data[0].name == "&lt;b&gt;run&lt;/b&gt;"
+
+
+def test_labels_neutralise_bidi_controls():
+    assert plots.label("abc\u202edef\u2066") == "abc[U+202E]def[U+2066]"
+    assert plots.neutralise_bidi("x\u200fy") == "x[U+200F]y"
+
+
+def test_efficiency_figure_reads_the_comparison_table_columns():
+    runs = [_run("20260101-000000-000-tfidf", "tfidf", 0.8, 0.7, 1000), _run("b", "transformer", 0.9, 0.85, 66_000)]
+    table = compare.comparison_table(runs)
+    fig = plots.plot_efficiency(table)  # defaults: compare.PARAMS against compare.TEST_ACC
+    assert list(fig.data[0].x) == [1000, 66_000] and list(fig.data[0].text) == ["tfidf", "b"]
+    lat = plots.plot_efficiency(table, compare.LATENCY)
+    assert lat.layout.xaxis.title.text == compare.LATENCY
+
+
+def test_strategies_table_keeps_the_runs_that_use_a_strategy():
+    runs = [_run("a", "bilstm", 0.8, 0.7, 1000), _run("b", "transformer", 0.9, 0.85, 100),
+            _run("c", "no-such-family", 0.9, 0.85, 100)]
+    assert list(compare.strategies_table(runs)["run"]) == ["b"]
+
+
+def test_ratio_rows_leave_the_other_column_empty():
+    runs = [_run("a", "tfidf", 0.8, 0.7, 1000), _run("b", "transformer", 0.9, 0.85, 66_000_000)]
+    ratios = compare.efficiency_ratios(compare.comparison_table(runs), "b", "a").set_index("quantity")
+    assert pd.isna(ratios.loc["params", "A - B (points)"]) and pd.isna(ratios.loc["test acc", "A / B"])

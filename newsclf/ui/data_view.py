@@ -7,26 +7,27 @@ from pathlib import Path
 import streamlit as st
 
 from newsclf import data
-from newsclf.ui.common import data_home
-
-DEFAULT_ARCHIVE_HINT = "../shared/data/20news-bydate.tar.gz"
+from newsclf.ui.cache import data_home
+from newsclf.ui.frame import plain
 
 
 def render_corpus_status() -> bool:
     """Say whether the corpus is there; when not, offer download / import. Returns availability."""
     home = data_home()
     if data.corpus_available(home):
-        st.success(f"The 20 Newsgroups corpus is in `{home}`.", icon=":material/check_circle:")
+        st.success(f"The 20 Newsgroups corpus is in {plain(home)}.", icon=":material/check_circle:")
         return True
-    st.warning(f"The 20 Newsgroups corpus is not in the data home `{home}` yet.", icon=":material/warning:")
+    st.warning(f"The 20 Newsgroups corpus is not in the data home {plain(home)} yet.", icon=":material/warning:")
     tab_import, tab_fetch = st.tabs(["Import a local archive", "Download"])
     with tab_import:
-        guess = DEFAULT_ARCHIVE_HINT if Path(DEFAULT_ARCHIVE_HINT).exists() else ""
-        path = st.text_input("Path to 20news-bydate.tar.gz (or its extracted folder) on the server", value=guess,
+        path = st.text_input("Path to 20news-bydate.tar.gz (or its extracted folder) on the server",
                              key="data.archive_path")
         upload = st.file_uploader("…or upload the archive", type=["gz", "tgz", "tar"], key="data.upload")
-        if st.button("Import", key="data.import", disabled=not (path.strip() or upload)):
-            _import(path.strip(), upload)
+        if st.button("Import", key="data.import"):
+            if path.strip() or upload is not None:
+                _import(path.strip(), upload)
+            else:
+                st.warning("Give the archive's path on the server, or upload it.", icon=":material/warning:")
     with tab_fetch:
         st.caption("Downloads with scikit-learn's fetcher (about 14 MB; needs internet access).")
         if st.button("Download", key="data.fetch"):

@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from newsclf import jobs, plots, store
-from newsclf.ui.common import load_metrics, runs_dir
+from newsclf.ui.cache import load_metrics, runs_dir
+from newsclf.ui.frame import BLANK, plain
 
 POLL_S = 1.5
 ACTIVE = ("queued", "running")
@@ -42,38 +43,43 @@ def render_queue_glance(limit: int = 5) -> None:
         st.caption("No jobs yet.")
         return
     counts = queue_summary(infos)
-    st.write(" · ".join(f"{_STATE_ICON.get(k, '')} {k}: **{v}**" for k, v in sorted(counts.items())))
-    rows = [{"job": i.id, "model": i.model, "state": i.state, "progress %": i.progress.get("percent"),
-             "queue position": i.queue_position} for i in infos[:limit]]
+    st.markdown(" · ".join(f"{_STATE_ICON.get(k, '')} {plain(k)}: **{v}**" for k, v in sorted(counts.items())))
+    rows = [{"job": i.id, "model": i.model, "state": i.state, "progress": _percent(i.progress.get("percent")),
+             "queue position": str(i.queue_position) if i.queue_position else BLANK} for i in infos[:limit]]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.0f}%" if isinstance(value, (int, float)) else BLANK
 
 
 def _fmt_eta(seconds: Any) -> str:
     if not isinstance(seconds, (int, float)) or seconds < 0:
-        return "–"
+        return BLANK
     seconds = int(seconds)
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
 def _render_job(info: jobs.JobInfo, expanded: bool) -> None:
     icon = _STATE_ICON.get(info.state, "")
-    with st.expander(f"{icon} {info.id} — {info.model} — {info.state}", expanded=expanded):
+    # job ids are run ids (letters, digits, ".", "_", "-": nothing markdown acts on mid-line)
+    with st.expander(f"{icon} {info.id} — {plain(info.model)} — {info.state}", expanded=expanded):
         prog = info.progress or {}
         percent = float(prog.get("percent") or (100.0 if info.state == "finished" else 0.0))
         st.progress(min(max(percent / 100.0, 0.0), 1.0), text=f"{percent:.0f}%")
         cols = st.columns(4)
         cols[0].metric("State", info.state)
-        cols[1].metric("ETA", _fmt_eta(prog.get("eta_s")) if info.state == "running" else "–")
+        cols[1].metric("ETA", _fmt_eta(prog.get("eta_s")) if info.state == "running" else BLANK)
         last = prog.get("last_epoch") or {}
-        cols[2].metric("Epoch", f"{prog.get('epoch', last.get('epoch', '–'))}")
+        cols[2].metric("Epoch", str(prog.get("epoch") or last.get("epoch") or BLANK))
         val_acc = last.get("val_acc")
-        cols[3].metric("Val acc", f"{val_acc:.3f}" if isinstance(val_acc, (int, float)) else "–")
+        cols[3].metric("Val acc", f"{val_acc:.3f}" if isinstance(val_acc, (int, float)) else BLANK)
         if info.queue_position:
             st.caption(f"Position {info.queue_position} in the queue ({info.slot} slot).")
         if info.reason and info.state == "failed":
-            st.error(f"Reason: {info.reason}")
+            st.error(f"Reason: {plain(info.reason)}")
         elif info.reason and info.state == "cancelled":
-            st.caption(f"Reason: {info.reason}")
+            st.caption(f"Reason: {plain(info.reason)}")
         events = load_metrics(info.path)
         if events:
             st.plotly_chart(plots.plot_live_curves(events), width="stretch", key=f"live-{info.id}")

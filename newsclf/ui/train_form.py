@@ -1,4 +1,4 @@
-"""The training form, built from RunConfig's fields, their help and MODEL_DEFAULTS.
+"""The training form, built from RunConfig: its fields, their help, which family uses each (`families`) and MODEL_DEFAULTS.
 
 Values are validated live with RunConfig.resolved(); the message of a ConfigError appears right
 under the field it names. Start submits a job with newsclf.jobs.submit (the only way the UI trains).
@@ -11,35 +11,19 @@ from typing import Any
 import streamlit as st
 
 from newsclf import jobs
-from newsclf.config import MODEL_DEFAULTS, MODELS, PRESETS, ConfigError, RunConfig
-from newsclf.ui.common import device_info, runs_dir
+from newsclf.config import MODEL_DEFAULTS, PRESETS, ConfigError, RunConfig, field_kind, uses_field
+from newsclf.models import family_names, get_family
+from newsclf.ui.cache import device_info, runs_dir
 
 CUSTOM = "Custom"
 HIDDEN = {"data_home", "model"}
 BASIC = {"name", "epochs", "batch_size", "lr", "max_len", "pretrained", "strategy", "classifier", "alpha",
          "embed_dim", "hidden_size", "num_layers", "ngram_max", "max_features", "glove", "head_epochs"}
-TORCH_ONLY = {"epochs", "batch_size", "lr", "weight_decay", "warmup", "grad_clip", "grad_accum", "max_len",
-              "class_balance", "eval_batch_size", "num_workers", "device"}
-
-
-def _family(help_text: str) -> str | None:
-    head = help_text.split(":", 1)[0].split(" ", 1)[0]
-    return head if head in MODELS else None
 
 
 def form_fields(model: str) -> list[Any]:
-    """The RunConfig fields that matter for `model`, in declaration order."""
-    out = []
-    for f in fields(RunConfig):
-        if f.name in HIDDEN:
-            continue
-        family = _family(f.metadata.get("help", ""))
-        if family is not None and family != model:
-            continue
-        if model == "tfidf" and f.name in TORCH_ONLY:
-            continue
-        out.append(f)
-    return out
+    """The RunConfig fields family `model` uses (field metadata `families`), in declaration order."""
+    return [f for f in fields(RunConfig) if f.name not in HIDDEN and uses_field(model, f.name)]
 
 
 def field_default(f, model: str, preset: dict[str, Any]) -> Any:
@@ -51,18 +35,10 @@ def field_default(f, model: str, preset: dict[str, Any]) -> Any:
     return value
 
 
-def _kind(f) -> type:
-    text = str(f.type)
-    for name, kind in (("bool", bool), ("int", int), ("float", float)):
-        if text.startswith(name):
-            return kind
-    return str
-
-
 def _widget(f, default: Any, key: str) -> Any:
     label = f.name.replace("_", " ")
     help_text = f.metadata.get("help", "")
-    kind = _kind(f)
+    kind = field_kind(f)
     if "choices" in f.metadata:
         choices = list(f.metadata["choices"])
         index = choices.index(default) if default in choices else 0
@@ -91,7 +67,9 @@ def render_train_form() -> None:
     preset_name = st.selectbox("Preset (the study's configurations)", [*PRESETS, CUSTOM], key="train.preset",
                                help="Presets fill the form; every field can still be changed.")
     preset = dict(PRESETS.get(preset_name, {}))
-    model = st.selectbox("model", MODELS, index=MODELS.index(preset.get("model", "tfidf")),
+    names = family_names()
+    model = st.selectbox("model", names, index=names.index(preset.get("model", names[0])),
+                         format_func=lambda name: get_family(name).title,
                          key=f"train.{preset_name}.model", help=RunConfig.__dataclass_fields__["model"].metadata["help"])
     if model != preset.get("model", model):
         preset = {}
@@ -106,7 +84,7 @@ def render_train_form() -> None:
                 with cols[i % 3]:
                     values[f.name] = _widget(f, field_default(f, model, preset), f"train.{preset_name}.{model}.{f.name}")
                     slots[f.name] = st.empty()
-    gpus, nproc = _gpu_choice(model, values.get("device", "auto"))
+    gpus, nproc = _gpu_choice(values)
     cfg, error = validate_values(values)
     if error is not None:
         _show_error(slots, error)
@@ -128,11 +106,13 @@ def validate_values(values: dict[str, Any]) -> tuple[RunConfig | None, ConfigErr
     return cfg, None
 
 
-def _gpu_choice(model: str, device: str) -> tuple[list[str] | None, int | None]:
-    dev = device_info()
-    if model == "tfidf":
-        st.caption("TF-IDF trains on the CPU.")
+def _gpu_choice(values: dict[str, Any]) -> tuple[list[str] | None, int | None]:
+    device = values.get("device", "auto")
+    family = get_family(values["model"])
+    if not family.trained_by_loop:
+        st.caption(f"{family.title} trains on the CPU.")
         return None, None
+    dev = device_info()
     if not dev["gpu_ids"]:
         st.caption("No GPU visible to jobs: this job runs on the CPU.")
         return None, None

@@ -1,7 +1,8 @@
-"""Pure builders for explanations (no st.*): highlighted-text markup, top-word bars, legend.
+"""Pure builders for explanations (no st.*): highlighted-text markup, legend, top-word bars.
 
-Every piece of user text (words and the gaps between them) and every label goes through
-html.escape before it enters markup.
+Every piece of user text (words and the gaps between them) and every label goes through `_esc`
+(bidi controls neutralised, then html.escape) before it enters markup, and through
+plots.base.label before it enters a figure.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import html
 import math
 
 from newsclf.explain import METHOD_NAMES, Attribution
+from newsclf.plots.base import label, labels, neutralise_bidi
 
 POSITIVE = (26, 150, 65)  # supports the target class
 NEGATIVE = (215, 48, 39)  # speaks against it
@@ -28,6 +30,11 @@ LEGENDS = {
     "rollout": "Attention rollout: [CLS]'s attention propagated through all layers (heads averaged, residual "
                "connection added). Shows which words feed the final representation, for every class alike.",
 }
+
+
+def _esc(text: str, quote: bool = True) -> str:
+    """User text for markup: bidi controls shown as markers (they could reorder what is displayed), HTML escaped."""
+    return html.escape(neutralise_bidi(text), quote=quote)
 
 
 def scale_of(attr: Attribution) -> float:
@@ -61,7 +68,7 @@ def highlight_html(attr: Attribution, text: str, max_words: int = MAX_WORDS_SHOW
     for i in range(shown):
         start, end = attr.offsets[i]
         seen = attr.seen[i]
-        gap = html.escape(text[prev_end:start])
+        gap = _esc(text[prev_end:start])
         if not seen and prev_seen:
             parts.append(gap + '<span style="font-size:0.75rem;color:#555;background:#ffe9a8;padding:0 4px;'
                          'border-radius:3px">&#9986; the model stopped reading here</span> ')
@@ -69,8 +76,8 @@ def highlight_html(attr: Attribution, text: str, max_words: int = MAX_WORDS_SHOW
             parts.append(f'<span style="{UNSEEN_STYLE}">{gap}</span>')
         else:
             parts.append(gap)
-        word = html.escape(text[start:end])
-        tip = html.escape(_tip(attr, attr.scores[i]), quote=True)
+        word = _esc(text[start:end])
+        tip = _esc(_tip(attr, attr.scores[i]), quote=True)
         if seen:
             bg = colour(attr.scores[i], scale, attr.signed)
             parts.append(f'<span title="{tip}" style="background:{bg};border-radius:3px;padding:0 1px">{word}</span>')
@@ -80,7 +87,7 @@ def highlight_html(attr: Attribution, text: str, max_words: int = MAX_WORDS_SHOW
     if shown < len(attr.words):
         parts.append(f' <i>&hellip; {len(attr.words) - shown:,} more words not shown</i>')
     else:
-        tail = html.escape(text[prev_end:])
+        tail = _esc(text[prev_end:])
         parts.append(tail if prev_seen else f'<span style="{UNSEEN_STYLE}">{tail}</span>')
     parts.append("</div>")
     return "".join(parts)
@@ -89,7 +96,7 @@ def highlight_html(attr: Attribution, text: str, max_words: int = MAX_WORDS_SHOW
 def legend_html(attr: Attribution) -> str:
     """A short explanation of the method, with the colour key."""
     text = LEGENDS.get(attr.method, METHOD_NAMES.get(attr.method, attr.method))
-    body = text.format(target=html.escape(attr.target_label))
+    body = text.format(target=_esc(attr.target_label))
     if attr.signed:
         key = (_swatch(POSITIVE, "towards " + attr.target_label) + " " + _swatch(NEGATIVE, "against"))
     else:
@@ -99,9 +106,9 @@ def legend_html(attr: Attribution) -> str:
     return f'<div style="font-size:0.8rem;color:#444">{body}<br>{key}</div>'
 
 
-def _swatch(rgb: tuple[int, int, int], label: str) -> str:
+def _swatch(rgb: tuple[int, int, int], caption: str) -> str:
     return (f'<span style="background:rgba({rgb[0]},{rgb[1]},{rgb[2]},0.7);padding:0 6px;border-radius:3px">'
-            f'{html.escape(label)}</span>')
+            f"{_esc(caption)}</span>")
 
 
 def summary_lines(attr: Attribution) -> list[str]:
@@ -119,7 +126,7 @@ def summary_lines(attr: Attribution) -> list[str]:
     return lines + list(attr.notes)
 
 
-def top_words_figure(attr: Attribution, k: int = 10):
+def plot_attribution_words(attr: Attribution, k: int = 10):
     """Horizontal bars of the top words (signed methods: the k most positive and k most negative)."""
     import plotly.graph_objects as go
 
@@ -130,11 +137,11 @@ def top_words_figure(attr: Attribution, k: int = 10):
     def rgb(v: float) -> str:
         c = (POSITIVE if v >= 0 else NEGATIVE) if attr.signed else ATTENTION
         return f"rgb({c[0]},{c[1]},{c[2]})"
-    fig = go.Figure(go.Bar(x=[v for _, v in items], y=[w for w, _ in items], orientation="h",
+    fig = go.Figure(go.Bar(x=[v for _, v in items], y=labels(w for w, _ in items), orientation="h",
                            marker_color=[rgb(v) for _, v in items],
                            hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
     title = ("Top words for / against " if attr.signed else "Most attended words, ") + attr.target_label
-    fig.update_layout(title=dict(text=html.escape(title), font=dict(size=13)), height=max(220, 22 * len(items) + 80),
+    fig.update_layout(title=dict(text=label(title), font=dict(size=13)), height=max(220, 22 * len(items) + 80),
                       margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(type="category", automargin=True),
                       xaxis_title="summed score" if attr.signed else "summed weight", showlegend=False)
     return fig

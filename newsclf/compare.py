@@ -1,0 +1,179 @@
+"""Comparison of finished runs as tables: data in, pandas DataFrames out (no Streamlit, no figures).
+
+The study's comparison table, the fine-tuning strategies table, efficiency ratios between two
+runs, per-document prediction / error / disagreement frames, confusion-matrix helpers and the
+per-epoch curves of metrics.jsonl. The column names are constants of this module: newsclf.plots
+draws these frames by importing them, so renaming a column here renames it everywhere.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from newsclf import store
+from newsclf.config import uses_field
+from newsclf.models.transformer_family import model_name
+
+# ---- column names of the comparison tables (plots.plot_efficiency reads them) -----------------
+RUN = "run"
+MODEL = "model"
+VAL_ACC = "val acc"
+TEST_ACC = "test acc"
+MACRO_F1 = "macro F1"
+TRAIN_S = "train s"
+LATENCY = "inference ms/doc"
+PARAMS = "params"
+TRAINABLE = "trainable params"
+TRAINABLE_PCT = "trainable %"
+COMPARISON_COLUMNS = [RUN, MODEL, VAL_ACC, TEST_ACC, MACRO_F1, TRAIN_S, LATENCY, PARAMS, TRAINABLE]
+STRATEGY_COLUMNS = ["pretrained", "strategy", RUN, VAL_ACC, TEST_ACC, MACRO_F1, TRAIN_S, TRAINABLE, TRAINABLE_PCT]
+RATIO_COLUMNS = ["quantity", "A", "B", "A / B", "A - B (points)"]
+CURVE_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "phase"]
+
+_RESULT_OF = {VAL_ACC: "val_acc", TEST_ACC: "test_acc", MACRO_F1: "f1_macro", TRAIN_S: "train_seconds",
+              LATENCY: "inference_ms_per_doc", PARAMS: "params", TRAINABLE: "trainable_params"}
+
+
+# ---- one run's stored results -----------------------------------------------------------------
+def split_report(run: store.RunInfo, split: str) -> dict[str, Any]:
+    """The run's evaluation report of `split` (per_class, confusion, ...); {} when absent."""
+    report = (run.results or {}).get(f"{split}_report")
+    return report if isinstance(report, dict) else {}
+
+
+def class_names(run: store.RunInfo, split: str = "test") -> list[str]:
+    """The run's class names: results.json, else labels.json, else the report's per-class rows; [] if none."""
+    names = (run.results or {}).get("label_names")
+    if isinstance(names, list) and names:
+        return [str(n) for n in names]
+    try:
+        return [str(n) for n in store.load_labels(run.path)]
+    except (store.RunNotFoundError, OSError, TypeError):
+        return [str(r.get("label", "")) for r in split_report(run, split).get("per_class", [])]
+
+
+# ---- tables -----------------------------------------------------------------------------------
+def comparison_table(runs: Sequence[store.RunInfo]) -> pd.DataFrame:
+    """The study's comparison table: one row per finished run."""
+    rows = []
+    for r in runs:
+        res = r.results or {}
+        rows.append({RUN: r.run_id, MODEL: store.describe_config(r.config),
+                     **{col: res.get(key) for col, key in _RESULT_OF.items()}})
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def strategies_table(runs: Sequence[store.RunInfo]) -> pd.DataFrame:
+    """Fine-tuning strategies: the runs whose family has a `strategy`, by pretrained model and strategy."""
+    rows = []
+    for r in runs:
+        if not uses_field(str(r.config.get("model", "")), "strategy"):
+            continue
+        res = r.results or {}
+        params, trainable = res.get("params") or 0, res.get("trainable_params") or 0
+        rows.append({"pretrained": model_name(str(r.config.get("pretrained", ""))),
+                     "strategy": r.config.get("strategy"), RUN: r.run_id, VAL_ACC: res.get("val_acc"),
+                     TEST_ACC: res.get("test_acc"), MACRO_F1: res.get("f1_macro"),
+                     TRAIN_S: res.get("train_seconds"), TRAINABLE: trainable,
+                     TRAINABLE_PCT: 100.0 * trainable / params if params else None})
+    return pd.DataFrame(rows, columns=STRATEGY_COLUMNS).sort_values(["pretrained", "strategy"]).reset_index(drop=True)
+
+
+def efficiency_ratios(table: pd.DataFrame, run_a: str, run_b: str) -> pd.DataFrame:
+    """Efficiency of run A against run B: ratios A / B of the cost columns, A - B in points of accuracy.
+
+    A row fills either "A / B" or "A - B (points)"; the other cell is NaN (a display shows it blank).
+    """
+    a = table.set_index(RUN).loc[run_a]
+    b = table.set_index(RUN).loc[run_b]
+    rows = []
+    for col in (PARAMS, LATENCY, TRAIN_S):
+        ratio = float(a[col]) / float(b[col]) if b[col] and not pd.isna(b[col]) else np.nan
+        rows.append({"quantity": col, "A": a[col], "B": b[col], "A / B": ratio})
+    for col in (TEST_ACC, MACRO_F1):
+        rows.append({"quantity": col, "A": a[col], "B": b[col], "A - B (points)": 100 * (a[col] - b[col])})
+    return pd.DataFrame(rows, columns=RATIO_COLUMNS)
+
+
+# ---- per-document frames ----------------------------------------------------------------------
+def predictions_frame(preds: store.Predictions, labels: Sequence[str]) -> pd.DataFrame:
+    """One row per document: doc_id, true, predicted, confidence (prob of predicted), correct."""
+    idx = np.arange(len(preds.y_pred))
+    conf = preds.probs[idx, preds.y_pred] if len(idx) else np.zeros(0)
+    names = np.asarray(list(labels), dtype=object)
+    return pd.DataFrame({"doc_id": preds.doc_id.astype(str), "true": names[preds.y_true], "predicted": names[preds.y_pred],
+                         "confidence": conf.astype(float), "correct": preds.y_true == preds.y_pred})
+
+
+def errors_frame(frame: pd.DataFrame, true: Sequence[str] = (), predicted: Sequence[str] = (),
+                 confidence: tuple[float, float] = (0.0, 1.0)) -> pd.DataFrame:
+    """Misclassified rows filtered by true/predicted class (empty = all) and a confidence range."""
+    out = frame[~frame["correct"]]
+    if true:
+        out = out[out["true"].isin(list(true))]
+    if predicted:
+        out = out[out["predicted"].isin(list(predicted))]
+    lo, hi = confidence
+    out = out[(out["confidence"] >= lo) & (out["confidence"] <= hi)]
+    return out.sort_values("confidence", ascending=False).drop(columns="correct").reset_index(drop=True)
+
+
+def disagreement_frame(a: pd.DataFrame, b: pd.DataFrame, name_a: str = "A", name_b: str = "B") -> pd.DataFrame:
+    """Documents (in both frames) where the two runs predict different classes."""
+    merged = a.merge(b, on="doc_id", suffixes=(" A", " B"))
+    merged = merged[merged["predicted A"] != merged["predicted B"]]
+    out = pd.DataFrame({"doc_id": merged["doc_id"], "true": merged["true A"],
+                        f"{name_a} predicted": merged["predicted A"], f"{name_a} conf": merged["confidence A"],
+                        f"{name_b} predicted": merged["predicted B"], f"{name_b} conf": merged["confidence B"]})
+    out["right"] = np.select([merged["correct A"].to_numpy(), merged["correct B"].to_numpy()], [name_a, name_b],
+                             default="neither")
+    return out.reset_index(drop=True)
+
+
+# ---- confusion matrices -----------------------------------------------------------------------
+def cell_documents(preds: store.Predictions, true_idx: int, pred_idx: int) -> list[tuple[str, float]]:
+    """(doc_id, confidence) of the documents in one confusion-matrix cell, most confident first."""
+    mask = (preds.y_true == true_idx) & (preds.y_pred == pred_idx)
+    ids = preds.doc_id[mask].astype(str)
+    conf = preds.probs[mask, pred_idx] if mask.any() else np.zeros(0)
+    order = np.argsort(-conf)
+    return [(ids[i], float(conf[i])) for i in order]
+
+
+def confusion_pairs(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> list[tuple[int, int, int]]:
+    """Non-empty (true, predicted, count) cells, errors first by count, then the diagonal."""
+    m = np.asarray(matrix)
+    cells = [(i, j, int(m[i, j])) for i in range(m.shape[0]) for j in range(m.shape[1]) if m[i, j] > 0]
+    return sorted(cells, key=lambda c: (c[0] == c[1], -c[2], c[0], c[1]))
+
+
+def cell_from_point(point: dict[str, Any], n_classes: int) -> tuple[int, int] | None:
+    """(true, predicted) of a clicked confusion-matrix point as st.plotly_chart reports it.
+
+    Uses the marker's customdata ([true, predicted, count]; a list or an index-keyed dict),
+    else the point index of the cell-marker trace (row-major over the n x n grid).
+    """
+    data = point.get("customdata")
+    if isinstance(data, dict):
+        data = [data[k] for k in sorted(data, key=lambda k: int(k))]
+    if isinstance(data, (list, tuple)) and len(data) >= 2:
+        return int(data[0]), int(data[1])
+    index = point.get("point_index", point.get("point_number"))
+    if point.get("curve_number") == 1 and isinstance(index, int) and 0 <= index < n_classes * n_classes:
+        return divmod(index, n_classes)
+    return None
+
+
+# ---- training curves --------------------------------------------------------------------------
+def epoch_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """metrics.jsonl events -> one row per epoch event (epoch, train_loss, val_loss, val_acc, phase)."""
+    rows = [{k: e.get(k) for k in CURVE_COLUMNS} for e in events if e.get("type") == "epoch"]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def step_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """metrics.jsonl events -> one row per logged optimizer step (step, loss)."""
+    rows = [{"step": e.get("step"), "loss": e.get("loss")} for e in events if e.get("type") == "step"]
+    return pd.DataFrame(rows, columns=["step", "loss"])
