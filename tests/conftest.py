@@ -1,19 +1,17 @@
 """Shared test fixtures: a synthetic 20 Newsgroups corpus imported through the real import path."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # makes `import fixtures_corpus` work
-
-from fixtures_corpus import make_fixture_archive  # noqa: E402
+from tests.helpers.corpus import make_fixture_archive
+from tests.helpers.runs import train_tiny_run
 
 
 @pytest.fixture(scope="session")
 def fixture_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/fixtures_corpus.py's corpus (12 train + 6 test posts per class) as a 20news-bydate.tar.gz."""
+    """tests/helpers/corpus.py's corpus (12 train + 6 test posts per class) as a 20news-bydate.tar.gz."""
     return make_fixture_archive(tmp_path_factory.mktemp("fixture_corpus"))
 
 
@@ -41,27 +39,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random DistilBERT and BERT checkpoints saved with save_pretrained (tests/tiny_models.py)."""
-    from tiny_models import make_tiny_bert, make_tiny_distilbert
+    from tests.helpers.tiny_models import make_tiny_bert, make_tiny_distilbert
 
     root = tmp_path_factory.mktemp("tiny_models")
     return {"distilbert": make_tiny_distilbert(root / "distilbert"), "bert": make_tiny_bert(root / "bert")}
-
-
-def train_tiny_run(runs_dir: Path, data_home: Path, **overrides) -> Path:
-    """Train one small real run through newsclf.runner.run; returns its run directory."""
-    from newsclf import store
-    from newsclf.config import RunConfig
-    from newsclf.runner import run
-
-    small = dict(bilstm=dict(epochs=2, batch_size=16, embed_dim=16, hidden_size=8, max_len=64, lr=5e-3, vocab_size=500),
-                 transformer=dict(epochs=4, batch_size=8, max_len=32, lr=4e-3, warmup=0.1),
-                 tfidf=dict())
-    model = overrides.get("model", "tfidf")
-    values = {**small[model], "data_home": str(data_home), **overrides}
-    cfg = RunConfig(**values).resolved()
-    run_dir = store.create_run_dir(runs_dir, overrides.get("name") or model)
-    run(cfg, run_dir)
-    return run_dir
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_fixtures import PAGES, ROOT, app_env, empty_env  # noqa: F401
+from tests.helpers.app import PAGES, ROOT, app_env, empty_env  # noqa: F401
 from newsclf.plots import label
 from newsclf.ui.frame import plain
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import (CHROMIUM, CHROMIUM_ARGS, browser_available, copy_runs, page_exceptions, start_server,
+from tests.helpers.app import (CHROMIUM, CHROMIUM_ARGS, browser_available, copy_runs, page_exceptions, start_server,
                           stop_server, wait_for_app)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

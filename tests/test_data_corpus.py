@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sklearn.datasets import fetch_20newsgroups
 
-from fixtures_corpus import make_fixture_tree, pack_archive
+from tests.helpers.corpus import make_fixture_tree, pack_archive
 from newsclf import data
 from newsclf.commands import data as data_cmd
 

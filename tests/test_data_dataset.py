@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures_corpus import QUOTE_MARKER, SIGNATURE_MARKER, make_fixture_archive, short_doc_ids
+from tests.helpers.corpus import QUOTE_MARKER, SIGNATURE_MARKER, make_fixture_archive, short_doc_ids
 from newsclf import data
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sklearn.datasets import fetch_20newsgroups
 
-from fixtures_corpus import CLASS_WORDS, make_fixture_archive
+from tests.helpers.corpus import CLASS_WORDS, make_fixture_archive
 from newsclf import data
 
 ROOT = Path(__file__).resolve().parents[1]

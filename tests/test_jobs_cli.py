@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from newsclf import jobs, store
-from jobs_fixtures import PROJECT_ROOT, _cli, fake_trainer, runs  # noqa: F401
+from tests.helpers.jobs import PROJECT_ROOT, _cli, fake_trainer, runs  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
 

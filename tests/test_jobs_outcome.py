@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from newsclf import jobs, store
-from jobs_fixtures import fake_trainer, job_pids, job_processes, pid_gone, runs, state_of, wait_for, wait_released, wait_state  # noqa: F401
+from tests.helpers.jobs import fake_trainer, job_pids, job_processes, pid_gone, runs, state_of, wait_for, wait_released, wait_state  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,7 +9,7 @@ import pytest
 
 from newsclf import jobs
 from newsclf.jobs import procs
-from jobs_fixtures import PROJECT_ROOT, wait_for  # noqa: F401
+from tests.helpers.jobs import PROJECT_ROOT, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
 

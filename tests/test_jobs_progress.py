@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsclf import jobs, store
-from jobs_fixtures import _cli, fake_trainer, runs, state_of, wait_for  # noqa: F401
+from tests.helpers.jobs import _cli, fake_trainer, runs, state_of, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
 

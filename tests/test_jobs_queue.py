@@ -13,7 +13,7 @@ import pytest
 
 from newsclf import jobs, store
 from newsclf.config import ConfigError
-from jobs_fixtures import PROJECT_ROOT, fake_trainer, runs, state_of, wait_state  # noqa: F401
+from tests.helpers.jobs import PROJECT_ROOT, fake_trainer, runs, state_of, wait_state  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,7 +11,7 @@ import pytest
 from newsclf import jobs, store
 from newsclf.config import ConfigError
 from newsclf.jobs import spec as job_spec
-from jobs_fixtures import _cli, fake_trainer, runs, state_of, wait_state  # noqa: F401
+from tests.helpers.jobs import _cli, fake_trainer, runs, state_of, wait_state  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
 PAYLOAD = ["/bin/sh", "-c", "touch PWNED; touch /tmp/newsclf-PWNED-$PPID"]

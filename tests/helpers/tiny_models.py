@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures_corpus import CLASS_WORDS, SHARED_WORDS
+from tests.helpers.corpus import CLASS_WORDS, SHARED_WORDS
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # Weights drawn with std 0.2 (HF's default is 0.02): a random 32-wide model then learns the fixture

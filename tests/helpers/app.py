@@ -1,6 +1,6 @@
 """Fixtures and helpers for the dashboard tests (AppTest and the real browser).
 
-Import the fixtures into a test module: ``from app_fixtures import app_env, empty_env  # noqa: F401``.
+Import the fixtures into a test module: ``from tests.helpers.app import app_env, empty_env  # noqa: F401``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["app.py", "pages/1_Dataset.py", "pages/2_Train.py", "pages/3_Results.py", "pages/4_Playground.py",
          "pages/5_Errors.py"]
 CHROMIUM = "/usr/bin/chromium"

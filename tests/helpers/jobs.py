@@ -1,6 +1,6 @@
 """Shared helpers for the job tests: a fake trainer run through the real subprocess path, offline, on CPU.
 
-Import the fixtures into a test module: ``from jobs_fixtures import fake_trainer, runs  # noqa: F401``.
+Import the fixtures into a test module: ``from tests.helpers.jobs import fake_trainer, runs  # noqa: F401``.
 
 The fake trainer (written below into a temp dir) follows the trainer contract: status running with
 its pid, step events in metrics.jsonl, STOP honoured between steps, finished/failed/cancelled.
@@ -23,7 +23,7 @@ import pytest
 
 from newsclf import jobs, store
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 FAKE_TRAINER = textwrap.dedent('''

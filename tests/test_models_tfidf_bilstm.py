@@ -202,7 +202,7 @@ def test_glove_without_any_vocabulary_word_is_an_error(tmp_path: Path):
 
 
 def test_a_glove_run_records_it(tmp_path: Path, fixture_data_home: Path):
-    from conftest import train_tiny_run
+    from tests.helpers.runs import train_tiny_run
 
     text, _ = _glove_lines(300)
     glove = tmp_path / "glove.6B.300d.txt"
@@ -222,7 +222,7 @@ def _pickle_like(path: Path) -> bool:
 
 
 def test_tfidf_save_load_gives_identical_probabilities(tmp_path: Path):
-    from fixtures_corpus import CLASS_WORDS
+    from tests.helpers.corpus import CLASS_WORDS
 
     rng = np.random.default_rng(0)
     names = list(CLASS_WORDS)[:4]
@@ -290,7 +290,7 @@ def test_metrics_have_step_and_epoch_events_and_best_epoch_is_the_best_val_acc(t
 
 def test_the_best_epoch_is_kept_not_the_last(tmp_path: Path, fixture_data_home: Path, monkeypatch: pytest.MonkeyPatch):
     """Scripted val accuracies 0.2, 0.6, 0.4: best/ is saved after epochs 1 and 2 only, last/ after every one."""
-    from conftest import train_tiny_run
+    from tests.helpers.runs import train_tiny_run
     from safetensors.numpy import load_file
 
     from newsclf.train import Trainer

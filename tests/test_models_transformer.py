@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import train_tiny_run
+from tests.helpers.runs import train_tiny_run
 from newsclf import store
 from newsclf.config import ConfigError, RunConfig
 from newsclf.data import load_dataset
