@@ -11,3 +11,7 @@ class UserError(Exception):
 
 class InputError(ValueError):
     """User text (or an explanation option) that cannot be used; the message names the field."""
+
+
+class RunNotFoundError(FileNotFoundError):
+    """The run does not exist, is not a run directory, lies outside the runs dir, or cannot be read safely."""

@@ -24,14 +24,17 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
+
+from newsclf.errors import RunNotFoundError
+from newsclf.runfiles import (PICKLE_SUFFIXES, UnsafeRunFileError, check_model_dir, inside_run,  # noqa: F401
+                              open_inside, read_json_inside, recover_checkpoint, run_json, swap_in)
 
 CONFIG = "config.json"
 LABELS = "labels.json"
@@ -49,12 +52,7 @@ STATES = ("queued", "running", "finished", "failed", "cancelled")
 TERMINAL_STATES = ("finished", "failed", "cancelled")
 RESULT_KEYS = ("model", "val_acc", "test_acc", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
                "train_seconds", "inference_ms_per_doc", "params", "trainable_params", "best_epoch", "device")
-PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class RunNotFoundError(FileNotFoundError):
-    """The run does not exist, is not a run directory, or lies outside the runs dir."""
 
 
 # ---- ids and paths --------------------------------------------------------------------------
@@ -115,24 +113,6 @@ def _unique_match(part: str, runs_root: Path) -> Path | None:
     return (runs_root / hits[0]).resolve() if hits else None
 
 
-def check_model_dir(directory: Path) -> None:
-    """Refuse a model folder that is a link, holds links, or holds pickle files (RunNotFoundError).
-
-    Model folders are untrusted input (users share runs): loaders only read safetensors and JSON,
-    and nothing here may lead them to a file outside the run directory.
-    """
-    directory = Path(directory)
-    run_dir = directory.parent.resolve()
-    if directory.is_symlink() or directory.resolve().parent != run_dir:
-        raise RunNotFoundError(f"run {run_dir.name}: {directory.name}/ is a link; refusing to follow it")
-    for path in directory.rglob("*"):
-        if path.is_symlink():
-            raise RunNotFoundError(f"run {run_dir.name}: {directory.name}/{path.name} is a link; refusing to follow it")
-        if path.suffix in PICKLE_SUFFIXES:
-            raise RunNotFoundError(f"run {run_dir.name}: {directory.name}/{path.name} is a pickle file; "
-                                   "newsclf only loads safetensors and JSON")
-
-
 # ---- atomic JSON --------------------------------------------------------------------------
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temp file in the same folder, fsync, then os.replace (readers never see half)."""
@@ -181,60 +161,6 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-# ---- folders swapped in whole (best/, last/) -------------------------------------------------
-def swap_in(save: Callable[[Path], None], target: Path) -> None:
-    """Write a folder through `save(tmp)` into a sibling temp folder, then swap it in for `target`.
-
-    Readers never see a half-written folder; leftovers of an earlier crash (target.tmp/, target.old/)
-    are cleared first, so they can never block a later swap.
-    """
-    target = Path(target)
-    tmp, old = _sibling(target, "tmp"), _sibling(target, "old")
-    recover_checkpoint(target)  # a crash between the two renames below left target missing
-    shutil.rmtree(tmp, ignore_errors=True)
-    save(tmp)
-    _normalise_modes(tmp)
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def recover_checkpoint(target: Path, required: str | None = None) -> bool:
-    """Bring back `target` after a crash inside `swap_in`; True when target (with `required` in it) exists.
-
-    A kill between the renames leaves target.old/ (the previous copy) and target.tmp/ (the new one,
-    complete: it is renamed only after `save` returned): the new one is taken. A lone tmp/ may be
-    half-written and is left for `swap_in` to clear. Call it only while nothing writes the run
-    (before a resume, inside `swap_in`).
-    """
-    target = Path(target)
-    tmp, old = _sibling(target, "tmp"), _sibling(target, "old")
-    if not target.exists():
-        if old.is_dir() and tmp.is_dir() and not tmp.is_symlink():
-            tmp.rename(target)
-        elif old.is_dir() and not old.is_symlink():
-            old.rename(target)
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-    ok = target.is_dir() and not target.is_symlink()
-    return ok and (required is None or (target / required).is_file())
-
-
-def _normalise_modes(folder: Path) -> None:
-    """One mode for every file of a run (some writers create 0600 files): 0644 / 0755 less the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [folder, *folder.rglob("*")]:
-        if not path.is_symlink():
-            path.chmod((0o755 if path.is_dir() else 0o644) & ~umask)
-
-
-def _sibling(target: Path, suffix: str) -> Path:
-    return target.with_name(f"{target.name}.{suffix}")
 
 
 # ---- status -------------------------------------------------------------------------------
@@ -406,77 +332,3 @@ def stop_requested(run_dir: Path) -> bool:
 
 def request_stop(run_dir: Path) -> None:
     (Path(run_dir) / STOP).write_text(str(time.time()))
-
-
-# ---- safe reads inside a run dir ------------------------------------------------------------
-class UnsafeRunFileError(RunNotFoundError):
-    """A run-dir file that must not be read: a symlink, not a regular file, or not a plain name inside it."""
-
-
-def inside_run(run_dir: str | os.PathLike, name: str) -> Path:
-    """`run_dir/name` for a plain file name, refusing (UnsafeRunFileError) an entry that is a symlink
-    or not a regular file. A missing file passes (opening it raises FileNotFoundError)."""
-    import stat as _stat
-
-    if not name or name in (".", "..") or "/" in name or os.sep in name or "\x00" in name:
-        raise UnsafeRunFileError(f"{name!r} is not a file name inside the run dir")
-    path = Path(run_dir) / name
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return path
-    if _stat.S_ISLNK(mode):
-        raise UnsafeRunFileError(f"{Path(run_dir).name}/{name} is a symlink; refusing to read it")
-    if not _stat.S_ISREG(mode):
-        raise UnsafeRunFileError(f"{Path(run_dir).name}/{name} is not a regular file; refusing to read it")
-    return path
-
-
-def open_inside(run_dir: str | os.PathLike, name: str):
-    """Open `run_dir/name` for binary reading without following symlinks (O_NOFOLLOW on the run dir
-    and the file) and only when it is a regular file. FileNotFoundError when absent,
-    UnsafeRunFileError when refused."""
-    import errno as _errno
-    import stat as _stat
-
-    path = inside_run(run_dir, name)
-    nofollow = getattr(os, "O_NOFOLLOW", 0)
-    try:
-        dir_fd = os.open(run_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
-    except OSError as exc:
-        if exc.errno in (_errno.ELOOP, _errno.EMLINK, _errno.ENOTDIR):
-            raise UnsafeRunFileError(f"{Path(run_dir).name} is a symlink or not a directory; refusing to read it") from None
-        raise
-    try:
-        fd = os.open(name, os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0),
-                     dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno in (_errno.ELOOP, _errno.EMLINK):
-            raise UnsafeRunFileError(f"{path.parent.name}/{name} is a symlink; refusing to read it") from None
-        raise
-    finally:
-        os.close(dir_fd)
-    if not _stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device swapped in after the check
-        os.close(fd)
-        raise UnsafeRunFileError(f"{path.parent.name}/{name} is not a regular file; refusing to read it")
-    return os.fdopen(fd, "rb")
-
-
-def read_json_inside(run_dir: str | os.PathLike, name: str, default: Any = None) -> Any:
-    """read_json for a file of a run dir through open_inside: missing or corrupt -> `default`;
-    a symlink or non-regular file raises UnsafeRunFileError."""
-    try:
-        with open_inside(run_dir, name) as fh:
-            return json.loads(fh.read())
-    except UnsafeRunFileError:
-        raise
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
-        return default
-
-
-def run_json(run_dir: str | os.PathLike, name: str, default: Any = None) -> Any:
-    """A run's JSON file for listings: missing, corrupt, linked or not a regular file -> `default`."""
-    try:
-        return read_json_inside(run_dir, name, default)
-    except (UnsafeRunFileError, OSError):
-        return default
