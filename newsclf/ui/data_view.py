@@ -59,6 +59,8 @@ def _import(path: str, upload) -> None:
     except data.DataError as exc:
         st.error(str(exc))
         return
+    progress(1.0, "computing the corpus statistics (once, for the Dataset page)")
+    data.precompute_stats(data_home())
     st.cache_data.clear()
     st.success("Imported.")
     st.rerun()

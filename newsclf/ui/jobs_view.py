@@ -84,10 +84,12 @@ def _render_job(info: jobs.JobInfo, expanded: bool) -> None:
         if events:
             st.plotly_chart(plots.plot_live_curves(events), width="stretch", key=f"live-{info.id}")
         try:
-            tail = jobs.tail_log(info.id, 15, runs_dir())
-        except (store.RunNotFoundError, OSError):
-            tail = ""
-        st.code(tail or "(no log yet)", language=None)
+            tail = jobs.tail_log(info.id, 15, runs_dir()) or "(no log yet)"
+        except store.RunNotFoundError as exc:  # e.g. a train.log that is a link: refused, and said so
+            tail = f"(log not shown: {exc})"
+        except OSError:
+            tail = "(no log yet)"
+        st.code(tail, language=None)
         if not info.terminal:
             if info.cancel_requested:
                 st.caption("Cancel requested; the job stops at the next step.")
