@@ -222,3 +222,24 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch):
     assert "4/4" in shown
     assert "epoch 1/2: val acc 0.5000" in lines and "epoch 2/2: val acc 1.0000" in lines  # whole lines, not inside the bar
     assert shown.count("val acc") == 2  # no second copy of the epoch line
+
+
+def test_explain_refuses_absurd_step_counts(tiny_runs: dict, capsys):
+    code, _, err = _cli(["explain", tiny_runs["bilstm"].name, "--text", "space shuttle launch", "--steps", "100000000",
+                         "--runs-dir", str(tiny_runs["runs_dir"])], capsys)
+    assert code == 2 and "steps" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unwritable_runs_dir_is_one_line(tmp_path: Path, fixture_data_home, capsys):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the runs dir should be")
+    code, _, err = _cli(["train", "--model", "tfidf", "--runs-dir", str(blocker / "runs"),
+                         "--data-home", str(fixture_data_home)], capsys)
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_a_transformer_run_tells_plain_transformers_its_max_len(tiny_runs: dict):
+    config = json.loads((tiny_runs["transformer"] / store.BEST / "tokenizer_config.json").read_text())
+    trained = json.loads((tiny_runs["transformer"] / store.CONFIG).read_text())["max_len"]
+    assert config["model_max_length"] == trained == 32
