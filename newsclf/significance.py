@@ -65,13 +65,16 @@ class PairedComparison:
     def verdict(self, alpha: float = 0.05) -> str:
         """One sentence a user can act on."""
         d = self.acc_diff
-        ci = f"{d.estimate * 100:+.1f} points (95 % CI {d.low * 100:+.1f} to {d.high * 100:+.1f})"
         p = f"McNemar p = {self.mcnemar_p:.3g}"
         if not self.significant(alpha):
+            ci = f"{d.estimate * 100:+.1f} points (95 % CI {d.low * 100:+.1f} to {d.high * 100:+.1f})"
             return (f"No significant accuracy difference between {self.name_a} and {self.name_b}: "
-                    f"{ci}, {p} on {self.n} documents.")
-        better, worse = (self.name_a, self.name_b) if d.estimate > 0 else (self.name_b, self.name_a)
-        return f"{better} is more accurate than {worse}: {ci}, {p} on {self.n} documents."
+                    f"{self.name_a} - {self.name_b} = {ci}, {p} on {self.n} documents.")
+        sign = 1 if d.estimate > 0 else -1  # state the difference from the better run's side
+        better, worse = (self.name_a, self.name_b) if sign > 0 else (self.name_b, self.name_a)
+        low, high = sorted((sign * d.low * 100, sign * d.high * 100))
+        return (f"{better} is more accurate than {worse}: {sign * d.estimate * 100:+.1f} points "
+                f"(95 % CI {low:+.1f} to {high:+.1f}), {p} on {self.n} documents.")
 
     def per_class_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.per_class, columns=["label", "f1_a", "f1_b", "diff", "low", "high"])

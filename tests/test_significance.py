@@ -29,7 +29,9 @@ def test_mcnemar_exact_matches_known_values():
     cmp = compare_predictions(y, a, b, names=("bert", "distilbert"))
     assert (cmp.both_right, cmp.only_a, cmp.only_b, cmp.both_wrong) == (50, 10, 2, 5)
     assert cmp.mcnemar_p == pytest.approx(0.0386, abs=1e-4) and cmp.significant()
-    assert cmp.verdict().startswith("bert is more accurate than distilbert: +11.9 points")
+    assert cmp.verdict().startswith("bert is more accurate than distilbert: +11.9 points (95 % CI +")
+    flipped = compare_predictions(y, b, a, names=("distilbert", "bert"))
+    assert flipped.verdict().startswith("bert is more accurate than distilbert: +11.9 points (95 % CI +")
 
 
 def test_bootstrap_interval_contains_the_true_difference_and_is_seeded():
