@@ -73,3 +73,14 @@ def test_a_runs_temperature_is_stored_and_applied_only_when_asked(tiny_runs, tmp
     assert np.allclose(predictor.predict_proba(texts), raw)  # plain prediction is untouched
     (run / CALIBRATION).write_text('{"temperature": "hot"}')
     assert load_temperature(run) is None
+
+
+def test_calibrate_cli_stores_the_temperature(tiny_runs, tmp_path, capsys):
+    from newsclf.cli import main
+
+    run = tmp_path / tiny_runs["bilstm"].name
+    shutil.copytree(tiny_runs["bilstm"], run)
+    assert main(["calibrate", run.name, "--runs-dir", str(tmp_path), "--json"]) == 0
+    out = __import__("json").loads(capsys.readouterr().out)[run.name]
+    assert load_temperature(run) == pytest.approx(out["temperature"]) and out["fitted_on"] == "val"
+    assert main(["calibrate", "no-such-run", "--runs-dir", str(tmp_path)]) == 2
