@@ -21,6 +21,9 @@ import pandas as pd
 from newsclf.store import Predictions
 
 N_BOOT = 2000
+PAIRWISE_COLUMNS = ("run_a", "run_b", "n", "acc_a", "acc_b", "acc_diff", "acc_diff_low", "acc_diff_high",
+                    "f1_macro_a", "f1_macro_b", "f1_macro_diff", "f1_macro_diff_low", "f1_macro_diff_high",
+                    "both_right", "only_a", "only_b", "both_wrong", "mcnemar_p", "mcnemar_p_holm", "verdict")
 CHUNK = 250  # bootstrap resamples per vectorised block: (CHUNK, N) counts in memory
 
 
@@ -212,10 +215,9 @@ def pairwise(runs: Mapping[str, Predictions], labels: Sequence[str] | None = Non
     (adjusted over all pairs) and `verdict`."""
     comparisons = [compare_runs(runs[a], runs[b], labels, n_boot=n_boot, seed=seed, names=(a, b))
                    for a, b in combinations(list(runs), 2)]
-    frame = pd.DataFrame([c.to_row() for c in comparisons])
+    frame = pd.DataFrame([c.to_row() for c in comparisons], columns=list(PAIRWISE_COLUMNS[:-2]))
     if frame.empty:
-        return pd.DataFrame(columns=[*PairedComparison("", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, Interval(0, 0, 0),
-                                                       Interval(0, 0, 0)).to_row(), "mcnemar_p_holm", "verdict"])
+        return pd.DataFrame(columns=list(PAIRWISE_COLUMNS))
     frame["mcnemar_p_holm"] = holm(frame["mcnemar_p"].to_numpy())
     frame["verdict"] = [c.verdict() for c in comparisons]
     return frame

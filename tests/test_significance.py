@@ -83,3 +83,13 @@ def test_pairwise_is_a_tidy_table_with_holm_adjustment():
     assert (table.mcnemar_p_holm >= table.mcnemar_p).all()
     assert holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
     assert pairwise({"only": runs["r1"]}).empty
+
+
+def test_pairwise_columns_are_stable():
+    from newsclf.significance import PAIRWISE_COLUMNS
+
+    y, a, b = _pair(3, 1)
+    ids = np.array([f"d{i}" for i in range(len(y))])
+    probs = np.zeros((len(y), 2), dtype=np.float32)
+    full = pairwise({"x": Predictions(ids, y, a, probs), "y": Predictions(ids, y, b, probs)}, n_boot=100)
+    assert tuple(full.columns) == PAIRWISE_COLUMNS == tuple(pairwise({}).columns)
