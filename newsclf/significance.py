@@ -68,7 +68,7 @@ class PairedComparison:
     def verdict(self, alpha: float = 0.05) -> str:
         """One sentence a user can act on."""
         d = self.acc_diff
-        p = f"McNemar p = {self.mcnemar_p:.3g}"
+        p = "McNemar p < 1e-16" if self.mcnemar_p < 1e-16 else f"McNemar p = {self.mcnemar_p:.3g}"
         if not self.significant(alpha):
             ci = f"{d.estimate * 100:+.1f} points (95 % CI {d.low * 100:+.1f} to {d.high * 100:+.1f})"
             return (f"No significant accuracy difference between {self.name_a} and {self.name_b}: "

@@ -25,6 +25,7 @@ def test_mcnemar_exact_matches_known_values():
     assert mcnemar_exact(2, 10) == mcnemar_exact(10, 2)
     assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(5, 5) == 1.0
     assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    assert "McNemar p < 1e-16" in compare_predictions(*_pair(200, 0), n_boot=100).verdict()
     y, a, b = _pair(10, 2)
     cmp = compare_predictions(y, a, b, names=("bert", "distilbert"))
     assert (cmp.both_right, cmp.only_a, cmp.only_b, cmp.both_wrong) == (50, 10, 2, 5)
