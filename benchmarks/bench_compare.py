@@ -107,15 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-boot", type=int, default=2000)
     p.add_argument("--report", default=None, help="also write the HTML report into this (new) folder")
     args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench_compare_") as tmp:
+        return _bench(args, Path(tmp))
 
+
+def _bench(args, tmp: Path) -> int:
     from newsclf import store
     from newsclf.calibration import calibrate
     from newsclf.ensemble import build_ensemble
     from newsclf.significance import pairwise
 
-    tmp = tempfile.TemporaryDirectory(prefix="bench_compare_")
-    data_home = Path(args.data_home or Path(tmp.name) / "data")
-    runs_dir = Path(args.runs_dir or Path(tmp.name) / "runs")
+    data_home = Path(args.data_home or tmp / "data")
+    runs_dir = Path(args.runs_dir or tmp / "runs")
     runs_dir.mkdir(parents=True, exist_ok=True)
     ensure_corpus(data_home, Path(args.archive))
     t0 = time.perf_counter()
@@ -154,7 +157,6 @@ def main(argv: list[str] | None = None) -> int:
         write_report(list(runs), args.report, runs_dir, str(data_home), n_boot=args.n_boot)
         print(f"\nreport written to {args.report} in {time.perf_counter() - start:.1f} s")
     print(f"\ntotal {time.perf_counter() - t0:.1f} s (after the corpus import)")
-    tmp.cleanup()
     return 0
 
 
