@@ -18,13 +18,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-MODELS = ("tfidf", "bilstm", "transformer")  # the families of newsclf.models (its registry maps each to code)
+MODELS = ("tfidf", "bilstm", "transformer", "ensemble")  # the families of newsclf.models (its registry maps each to code)
 TORCH_MODELS = ("bilstm", "transformer")  # families trained by the shared torch loop
 PROTOCOLS = ("seed", "raw")
 STRATEGIES = ("freeze", "hybrid", "full")
 TRUNCATIONS = ("head", "head_tail")
 DEVICES = ("auto", "cpu", "cuda")
 CLASSIFIERS = ("cnb", "logreg")
+COMBINES = ("mean", "logmean")  # ensemble: weighted mean of probabilities, or of log-probabilities
+WEIGHT_SOURCES = ("auto", "equal", "given")  # ensemble: how its weights were chosen
 DEFAULT_PRETRAINED = "distilbert-base-uncased"
 PRETRAINED_PRESETS = ("distilbert-base-uncased", "bert-base-uncased")
 MAX_TEXT_CHARS = 100_000  # the one limit on user text (pasted, uploaded, explained); models read far less
@@ -92,6 +94,13 @@ class RunConfig:
     head_epochs: int = _f(1, "hybrid: epochs training the head alone before unfreezing", families=("transformer",), range=(0, 1000))
     truncation: str = _f("head", "keep the head, or head and tail, of long documents", families=("transformer",), choices=TRUNCATIONS)
     compile: bool = _f(False, "torch.compile the model (CUDA)", families=("transformer",))
+    # ensemble (built from finished runs by `newsclf ensemble`, never trained)
+    members: str = _f("", "comma-separated run ids of the member runs", families=("ensemble",))
+    weights: str = _f("", "comma-separated member weights (sum 1), in the order of members", families=("ensemble",))
+    weights_from: str = _f("auto", "how the weights were chosen: auto (fitted on validation), equal, given",
+                           families=("ensemble",), choices=WEIGHT_SOURCES)
+    combine: str = _f("mean", "mean of probabilities, or logmean (mean of log-probabilities, renormalised)",
+                      families=("ensemble",), choices=COMBINES)
 
     # ---- derived -------------------------------------------------------------------
     def resolved(self) -> "RunConfig":
@@ -158,6 +167,8 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
                    class_balance=True),
     "transformer": dict(epochs=3, batch_size=32, lr=5e-5, weight_decay=0.01, warmup=0.1, max_len=512,
                         class_balance=False),
+    "ensemble": dict(epochs=1, batch_size=1, lr=1.0, weight_decay=0.0, warmup=0.0, max_len=100_000,
+                     class_balance=False),
 }
 
 # Presets shown by the dashboard (the study's configurations) and used by the quick start.

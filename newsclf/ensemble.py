@@ -1,0 +1,166 @@
+"""Build an ensemble run directory from finished runs (`python -m newsclf ensemble RUN RUN...`).
+
+    build_ensemble(["tfidf", "bilstm"], runs_dir, weights="auto", combine="mean") -> run dir
+
+Members must be finished runs of the same protocol with the same class names and the same
+validation and test documents (doc ids and labels). Their stored predictions are combined: no
+member is re-run. Weights are fitted on VALIDATION predictions only (`auto`), equal, or given;
+the test split is scored once with the chosen weights. Everything is checked before the run
+directory exists; a failure while writing removes it, so a refused ensemble leaves nothing.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from newsclf import store
+from newsclf.config import ConfigError, RunConfig, resolve_runs_dir
+from newsclf.errors import UserError
+from newsclf.models import ensemble as impl
+from newsclf.models import get_family
+
+
+@dataclass
+class MemberRun:
+    run_id: str
+    path: Path
+    config: dict[str, Any]
+    results: dict[str, Any]
+    labels: list[str]
+    val: store.Predictions
+    test: store.Predictions
+
+
+def load_member(run: str | Path, runs_dir: Path) -> MemberRun:
+    """A finished, non-ensemble run with both prediction files; UserError (one line) otherwise."""
+    path = store.resolve_run(run, runs_dir)
+    config = store.read_json(path / store.CONFIG)
+    try:
+        impl.check_member_config(config)
+    except (store.RunNotFoundError, ConfigError) as exc:
+        raise UserError(f"member {path.name}: {exc}") from None
+    status = store.read_status(path)
+    results = store.read_json(path / store.RESULTS)
+    if status.get("state") != "finished" or not isinstance(results, dict) \
+            or any(k not in results for k in store.RESULT_KEYS):
+        raise UserError(f"member {path.name}: not a finished run (state: {status.get('state')}); "
+                        "only finished runs can be combined")
+    if not (path / store.BEST).is_dir():
+        raise UserError(f"member {path.name}: has no best/ model")
+    labels = store.load_labels(path)
+    preds = {split: store.load_predictions(path, split) for split in ("val", "test")}
+    for split, p in preds.items():
+        if p is None or p.probs.ndim != 2 or p.probs.shape != (len(p.doc_id), len(labels)) \
+                or not np.all(np.isfinite(p.probs)):
+            raise UserError(f"member {path.name}: predictions_{split}.npz is missing or damaged; "
+                            f"run `python -m newsclf evaluate {path.name}`")
+    return MemberRun(path.name, path, config, results, labels, preds["val"], preds["test"])
+
+
+def check_compatible(members: Sequence[MemberRun]) -> None:
+    """Same protocol, class names, and val/test doc ids and labels (in the same order); UserError otherwise."""
+    if len(members) < 2:
+        raise UserError("runs: an ensemble needs at least 2 different runs")
+    if len(members) > impl.MAX_MEMBERS:
+        raise UserError(f"runs: at most {impl.MAX_MEMBERS} members")
+    ids = [m.run_id for m in members]
+    if len(set(ids)) != len(ids):
+        raise UserError(f"runs: {next(i for i in ids if ids.count(i) > 1)} is given twice")
+    first = members[0]
+    for m in members[1:]:
+        if m.config.get("protocol") != first.config.get("protocol"):
+            raise UserError(f"member {m.run_id}: protocol {m.config.get('protocol')!r} differs from "
+                            f"{first.run_id}'s {first.config.get('protocol')!r}")
+        if m.labels != first.labels:
+            raise UserError(f"member {m.run_id}: its class names differ from {first.run_id}'s")
+        for split in ("val", "test"):
+            a, b = getattr(first, split), getattr(m, split)
+            if len(a.doc_id) != len(b.doc_id) or not np.array_equal(a.doc_id, b.doc_id) \
+                    or not np.array_equal(a.y_true, b.y_true):
+                raise UserError(f"member {m.run_id}: its {split} documents differ from {first.run_id}'s "
+                                "(another limit, data version or split); re-evaluate both on the same data")
+
+
+def choose_weights(members: Sequence[MemberRun], weights: str, combine: str) -> tuple[str, np.ndarray, float]:
+    """(how chosen, weights summing to 1, seconds spent fitting); only validation predictions are used."""
+    try:
+        source, given = impl.parse_weights(weights, len(members))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    start = time.perf_counter()
+    if given is None:
+        given = impl.fit_weights([m.val.probs for m in members], members[0].val.y_true, combine)
+    return source, impl.round_weights(given), time.perf_counter() - start
+
+
+def build_ensemble(runs: Sequence[str | Path], runs_dir: str | Path | None = None, weights: str = "auto",
+                   combine: str = "mean", name: str | None = None) -> Path:
+    """Check the members, choose weights on validation, write a finished ensemble run; return its directory."""
+    runs_dir = resolve_runs_dir(runs_dir)
+    members = [load_member(r, runs_dir) for r in runs]
+    check_compatible(members)
+    source, w, fit_seconds = choose_weights(members, weights, combine)
+    first = members[0]
+    cfg = RunConfig(model="ensemble", name=name or "", protocol=first.config.get("protocol", "seed"),
+                    seed=first.config.get("seed", 42), limit_train=first.config.get("limit_train", 0),
+                    members=",".join(m.run_id for m in members), weights=",".join(f"{x:g}" for x in w),
+                    weights_from=source, combine=combine).resolved()
+    preds = {split: _combined(members, split, w, combine) for split in ("val", "test")}
+    results = ensemble_results(members, preds, w, source, combine, fit_seconds)
+    run_dir = store.create_run_dir(runs_dir, cfg.name or get_family(cfg.model).run_name(cfg))
+    try:
+        started = time.time()
+        store.write_json_atomic(run_dir / store.LABELS, list(first.labels))
+        for split, p in preds.items():
+            store.save_predictions(run_dir, split, p)
+        store.swap_in(lambda d: impl.save_spec(d, [m.run_id for m in members], w, combine, source),
+                      run_dir / store.BEST)
+        store.write_json_atomic(run_dir / store.RESULTS, {**results, "run_id": run_dir.name})
+        store.update_status(run_dir, state="finished", started=started, ended=time.time(), device="cpu",
+                            reason=None, error=None)
+        store.write_json_atomic(run_dir / store.CONFIG, cfg.to_dict())  # last: only now is it a run
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return run_dir
+
+
+def _combined(members: Sequence[MemberRun], split: str, w: np.ndarray, combine: str) -> store.Predictions:
+    base = getattr(members[0], split)
+    probs = impl.combine_probs([getattr(m, split).probs for m in members], w, combine)
+    y_pred = probs.argmax(1) if len(probs) else np.zeros(0, dtype=np.int64)
+    return store.Predictions(base.doc_id, base.y_true, y_pred, probs)
+
+
+def ensemble_results(members: Sequence[MemberRun], preds: dict[str, store.Predictions], w: np.ndarray,
+                     source: str, combine: str, fit_seconds: float) -> dict[str, Any]:
+    """results.json of an ensemble: every store.RESULT_KEYS key, costs summed over the members."""
+    from newsclf.metrics import compute_report
+
+    labels = members[0].labels
+    res: dict[str, Any] = {"model": "ensemble", "protocol": members[0].config.get("protocol", "seed")}
+    for split, p in preds.items():
+        report = compute_report(p.y_true, p.y_pred, labels)
+        res[f"{split}_acc"] = report.accuracy
+        res[f"{split}_report"] = report.to_dict()
+    res.update({k: res["test_report"][k] for k in ("f1_macro", "f1_weighted", "precision_macro", "recall_macro")})
+    total = lambda key: sum(float(m.results.get(key) or 0.0) for m in members)  # noqa: E731
+    singles = [m.results.get("inference_ms_single") for m in members]
+    devices = sorted({str(m.results.get("device", "cpu")) for m in members})
+    res.update(
+        train_seconds=total("train_seconds") + fit_seconds, fit_seconds=fit_seconds,
+        inference_ms_per_doc=total("inference_ms_per_doc"),
+        inference_ms_single=sum(singles) if all(isinstance(s, (int, float)) for s in singles) else None,
+        params=int(total("params")), trainable_params=int(total("trainable_params")), best_epoch=1,
+        device=" + ".join(devices), n_train=int(members[0].results.get("n_train") or 0),
+        n_val=len(preds["val"].y_true), n_test=len(preds["test"].y_true), label_names=list(labels),
+        members=[m.run_id for m in members], weights=[float(x) for x in w], weights_from=source, combine=combine,
+        val_log_loss=impl.log_loss(preds["val"].probs, preds["val"].y_true),
+        member_val_acc={m.run_id: float(m.results["val_acc"]) for m in members},
+        member_test_acc={m.run_id: float(m.results["test_acc"]) for m in members})
+    return res
