@@ -176,10 +176,10 @@ def explain(predictor: Predictor, text: str, method: str | None = None, target: 
         raise InputError(f"steps: must be an integer from 1 to {MAX_STEPS}")
     if internal_batch_size is not None and not 1 <= int(internal_batch_size) <= MAX_STEPS:
         raise InputError(f"batch-size: must be an integer from 1 to {MAX_STEPS}")
-    combined = getattr(predictor.family, "explain_run", None)
-    if combined is not None:  # a family whose model is other runs (ensembles): its members explain
-        return combined(predictor, text, method, target_idx, layer=layer, head=head, n_steps=n_steps,
-                        internal_batch_size=internal_batch_size)
+    own = predictor.family.explain_run(predictor, text, method, target_idx, layer=layer, head=head,
+                                       n_steps=n_steps, internal_batch_size=internal_batch_size)
+    if own is not None:  # a family whose model is other runs (ensembles): its members explain
+        return own
     if method == "contributions":
         return _explain_contributions(predictor, text, target_idx)
     return _explain_torch(predictor, text, method, target_idx, layer, head, n_steps, internal_batch_size)

@@ -64,6 +64,7 @@ class ModelFamily:
     name: str = ""
     title: str = ""  # a short human description, e.g. for labels and the train form
     trained_by_loop: bool = False  # trained by newsclf.train.Trainer (else `fit` once)
+    trainable: bool = True  # trained by `newsclf train` from a RunConfig (an ensemble is built from runs instead)
     explain_methods: tuple[ExplainMethod, ...] = ()
     method_aliases: dict[str, str] = {}  # e.g. TF-IDF answers "ig" with its exact contributions
 
@@ -139,6 +140,11 @@ class ModelFamily:
     def needs_eager_attention(self, method: str) -> bool:
         """Whether `method` needs a private copy of the model with eager (materialised) attention."""
         return False
+
+    def explain_run(self, predictor, text: str, method: str | None, target, **options):
+        """An explanation computed by the family itself (e.g. an ensemble combining its members'), or
+        None to use newsclf.explain's own paths (exact contributions, IG, attention)."""
+        return None
 
 
 def split_decay(named_params, lr: float, weight_decay: float) -> list[dict[str, Any]]:
