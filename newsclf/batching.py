@@ -1,8 +1,14 @@
 """Datasets, samplers and collation for token-id sequences.
 
-Dynamic padding to a multiple of 8 per batch; length-grouped batches on one process
-(sorting inside shuffled mega-chunks cuts padding waste); DistributedSampler under torchrun.
-The order of every epoch depends only on (seed, epoch), which is what makes `--resume` exact.
+Dynamic padding to a multiple of 8 per batch (a coarser bucket, e.g. 32, under torch.compile);
+length-grouped batches on one process (sorting inside shuffled mega-chunks cuts padding waste);
+DistributedSampler under torchrun. The order of every epoch depends only on (seed, epoch), which is
+what makes `--resume` exact.
+
+Training does not collate per step: `PaddedTokens` pads every sequence once into one table that
+lives on the training device (when it is small enough), and a batch is a row gather of it, cut to
+the batch's padded length (known on the host, so no device sync). `TrainBatches` yields the same
+batches, in the same order, as a DataLoader over `Collator` would.
 """
 from __future__ import annotations
 
@@ -82,6 +88,111 @@ def train_loader(ids, labels, batch_size: int, pad_id: int, seed: int, world: in
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
     sampler = LengthGroupedBatchSampler([len(x) for x in ids], batch_size, seed)
     return DataLoader(dataset, batch_sampler=sampler, **common)
+
+
+# ---- pre-padded tables (training and validation: padded once, gathered per batch) ------------------
+DEVICE_TABLE_LIMIT = 1 << 30  # bytes: a larger table stays in host memory and batches are copied per step
+
+
+def padded_length(longest: int, multiple_of: int) -> int:
+    """The padded width of a batch whose longest sequence has `longest` tokens (as `pad_batch`)."""
+    longest = longest or 1
+    return int(math.ceil(longest / multiple_of) * multiple_of) if multiple_of > 1 else longest
+
+
+class PaddedTokens:
+    """All sequences padded once: ids (N, W) int64 with `pad_id`, lengths (N,) on the host and the device.
+
+    `batch(idx)` equals `Collator(pad_id, multiple_of)` applied to the same rows: ids and mask of width
+    `padded_length(max length in the batch)`, labels when given.
+    """
+
+    def __init__(self, ids: Sequence[Sequence[int]], pad_id: int, device: torch.device, multiple_of: int = 8,
+                 labels: np.ndarray | None = None):
+        self.device = torch.device(device)
+        self.multiple_of = multiple_of
+        self.lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))  # (N,) host
+        width = padded_length(int(self.lengths.max(initial=0)), multiple_of)
+        table = np.full((len(ids), width), pad_id, dtype=np.int64)
+        for i, seq in enumerate(ids):
+            table[i, : len(seq)] = seq
+        on_device = table.nbytes <= DEVICE_TABLE_LIMIT or self.device.type == "cpu"
+        self.store = self.device if on_device else torch.device("cpu")
+        self.ids = torch.from_numpy(table).to(self.store)  # (N, W)
+        self.lengths_t = torch.from_numpy(self.lengths).to(self.store)  # (N,)
+        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long).to(self.store)
+        self.positions = torch.arange(width, device=self.store)  # (W,)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def index(self, idx: np.ndarray) -> torch.Tensor:
+        """Row indices as a tensor where the table lives (one small non-blocking copy on CUDA)."""
+        t = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
+        if self.store.type == "cuda":
+            t = t.pin_memory().to(self.store, non_blocking=True)
+        return t
+
+    def batch(self, idx: np.ndarray, idx_t: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The batch of rows `idx` (host array); `idx_t` = the same indices already where the table lives."""
+        width = padded_length(int(self.lengths[idx].max(initial=0)), self.multiple_of)  # host: no sync
+        idx_t = self.index(idx) if idx_t is None else idx_t
+        lengths = self.lengths_t.index_select(0, idx_t)
+        out = {"input_ids": self.ids.narrow(1, 0, width).index_select(0, idx_t),  # (B, T)
+               "attention_mask": (self.positions[:width].unsqueeze(0) < lengths.unsqueeze(1)).long()}  # (B, T)
+        if self.labels is not None:
+            out["labels"] = self.labels.index_select(0, idx_t)
+        if self.store != self.device:  # a table too big for the device: copy this batch over
+            pin = self.device.type == "cuda"
+            out = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) for k, v in out.items()}
+        return out
+
+
+class TrainBatches:
+    """The training batches of one process, from a pre-padded table (no DataLoader, no per-step collation).
+
+    Same sampler and order as `train_loader`: length-grouped batches on one process, DistributedSampler
+    batches of `batch_size` under torchrun. The indices of a whole epoch go to the device in one copy.
+    """
+
+    def __init__(self, ids, labels, batch_size: int, pad_id: int, seed: int, world: int, rank: int,
+                 device: torch.device, multiple_of: int = 8):
+        self.table = PaddedTokens(ids, pad_id, device, multiple_of, labels=labels)
+        self.batch_size = batch_size
+        if world > 1:
+            self.sampler = DistributedSampler(range(len(ids)), num_replicas=world, rank=rank, shuffle=True, seed=seed)
+            self.batch_sampler = None
+        else:
+            self.sampler = None
+            self.batch_sampler = LengthGroupedBatchSampler(self.table.lengths, batch_size, seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        (self.sampler or self.batch_sampler).set_epoch(epoch)
+
+    def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def batches(self) -> list[np.ndarray]:
+        """This epoch's batches as host index arrays."""
+        if self.batch_sampler is not None:
+            return [np.asarray(b, dtype=np.int64) for b in self.batch_sampler]
+        order = np.asarray(list(self.sampler), dtype=np.int64)
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        # A DataLoader iterator draws one number from the global torch RNG (its workers' base seed);
+        # drawing it here too keeps every seed's dropout masks, and so its results, as they were.
+        torch.empty((), dtype=torch.int64).random_()
+        batches = self.batches()
+        if not batches:
+            return
+        flat = self.table.index(np.concatenate(batches))  # one host->device copy per epoch
+        start = 0
+        for idx in batches:
+            yield self.table.batch(idx, flat[start:start + len(idx)])
+            start += len(idx)
 
 
 def eval_batches(ids: Sequence[Sequence[int]], batch_size: int, pad_id: int) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
