@@ -6,8 +6,9 @@ A tiny model (embedding 1000 x 32, mean over real tokens, linear to 20 classes) 
 nearly free, so what is timed is the loop around it. Three loops, same batches, same number of
 optimizer steps, same process, interleaved repeats:
 
-  bare     a plain PyTorch loop over pre-padded batches: forward, cross-entropy, backward,
-           clip_grad_norm_, AdamW step, zero_grad; no host sync, no I/O
+  bare     a plain PyTorch loop over batches padded up front: forward, cross-entropy, backward,
+           clip_grad_norm_, AdamW step (the same weight-decay groups), LR schedule, zero_grad;
+           no host sync, no I/O
   trainer  newsclf.train.Trainer.fit() consumed by a no-op
   runner   Trainer.fit() consumed by newsclf.runner's event sink (metrics.jsonl, status.json,
            stop-file checks in a temporary run directory): what a real run pays
@@ -97,7 +98,8 @@ def bare_batches(ids, labels, batch_size: int, device):
 def time_bare(batches, steps: int, device) -> float:
     torch.manual_seed(0)
     model = TinyModel().to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, fused=device.type == "cuda" or None)
+    groups = TinyFamily().param_groups(model, tiny_cfg(), None)  # the same optimizer groups as the Trainer's
+    opt = torch.optim.AdamW(groups, lr=1e-3, fused=device.type == "cuda" or None)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
     def step(b):

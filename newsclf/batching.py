@@ -118,10 +118,10 @@ class PaddedTokens:
             table[i, : len(seq)] = seq
         on_device = table.nbytes <= DEVICE_TABLE_LIMIT or self.device.type == "cpu"
         self.store = self.device if on_device else torch.device("cpu")
+        mask = (np.arange(width)[None, :] < self.lengths[:, None]).astype(np.int64)
         self.ids = torch.from_numpy(table).to(self.store)  # (N, W)
-        self.lengths_t = torch.from_numpy(self.lengths).to(self.store)  # (N,)
+        self.mask = torch.from_numpy(mask).to(self.store)  # (N, W)
         self.labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long).to(self.store)
-        self.positions = torch.arange(width, device=self.store)  # (W,)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -133,13 +133,14 @@ class PaddedTokens:
             t = t.pin_memory().to(self.store, non_blocking=True)
         return t
 
-    def batch(self, idx: np.ndarray, idx_t: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """The batch of rows `idx` (host array); `idx_t` = the same indices already where the table lives."""
-        width = padded_length(int(self.lengths[idx].max(initial=0)), self.multiple_of)  # host: no sync
+    def batch(self, idx: np.ndarray, idx_t: torch.Tensor | None = None, longest: int | None = None) -> dict[str, torch.Tensor]:
+        """The batch of rows `idx` (host array); `idx_t` = the same indices already where the table lives,
+        `longest` = their longest length (both computed here when not given)."""
+        longest = int(self.lengths[idx].max(initial=0)) if longest is None else longest
+        width = padded_length(longest, self.multiple_of)  # known on the host: no device sync
         idx_t = self.index(idx) if idx_t is None else idx_t
-        lengths = self.lengths_t.index_select(0, idx_t)
         out = {"input_ids": self.ids.narrow(1, 0, width).index_select(0, idx_t),  # (B, T)
-               "attention_mask": (self.positions[:width].unsqueeze(0) < lengths.unsqueeze(1)).long()}  # (B, T)
+               "attention_mask": self.mask.narrow(1, 0, width).index_select(0, idx_t)}  # (B, T)
         if self.labels is not None:
             out["labels"] = self.labels.index_select(0, idx_t)
         if self.store != self.device:  # a table too big for the device: copy this batch over
@@ -188,11 +189,12 @@ class TrainBatches:
         batches = self.batches()
         if not batches:
             return
-        flat = self.table.index(np.concatenate(batches))  # one host->device copy per epoch
-        start = 0
-        for idx in batches:
-            yield self.table.batch(idx, flat[start:start + len(idx)])
-            start += len(idx)
+        order = np.concatenate(batches)
+        flat = self.table.index(order)  # one host->device copy per epoch
+        starts = np.cumsum([0] + [len(b) for b in batches[:-1]])
+        longest = np.maximum.reduceat(self.table.lengths[order], starts).tolist()  # per batch, one call
+        for idx, start, top in zip(batches, starts.tolist(), longest):
+            yield self.table.batch(idx, flat[start:start + len(idx)], top)
 
 
 def eval_batches(ids: Sequence[Sequence[int]], batch_size: int, pad_id: int) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:

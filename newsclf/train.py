@@ -7,8 +7,8 @@ and accumulation, bf16 autocast on CUDA, class-balanced loss, DDP under torchrun
 
 The hot loop never waits for the device: batches are row gathers of token tables padded once
 (newsclf.batching.TrainBatches), step losses stay on the device, and they are read back in ONE
-transfer per reporting interval (every `report_every` steps, or `report_seconds` apart, the first
-step of a run and the last step of every epoch). Then the step events of the interval are yielded
+transfer per reporting interval (`report_seconds` apart, at most `report_every` steps; also the
+first step of a run and the last step of every epoch). Then the step events of the interval are yielded
 together, each with its own loss, in order; the last one carries `interval_end: True` (consumers
 flush and update status there). The stop request is checked after every delivered event (a
 consumer may have asked for it while handling one), in the hot loop every `stop_seconds`, and
@@ -34,8 +34,9 @@ from newsclf import batching
 from newsclf.models import Phase
 
 
-REPORT_EVERY = 50  # steps per reporting interval at most
-REPORT_SECONDS = 1.0  # ... or this many seconds (single process)
+REPORT_SECONDS = 1.0  # reporting interval of a single process (status.json and metrics.jsonl follow it)
+REPORT_EVERY = 500  # ... but at most this many steps (bounds the losses held on the device)
+DDP_REPORT_EVERY = 50  # under torchrun: steps per reporting interval (ranks must agree without a clock)
 STOP_SECONDS = 0.5  # stop-request check in the hot loop (single process)
 
 
@@ -119,7 +120,8 @@ class Trainer:
     def __init__(self, model, family, cfg, train_ids, train_labels, val_ids, val_labels, pad_id: int,
                  device: torch.device, dist: DistInfo, num_labels: int,
                  should_stop: Callable[[], bool] = lambda: False):
-        self.report_every, self.report_seconds, self.stop_seconds = REPORT_EVERY, REPORT_SECONDS, STOP_SECONDS
+        self.report_every = DDP_REPORT_EVERY if dist.enabled else REPORT_EVERY
+        self.report_seconds, self.stop_seconds = REPORT_SECONDS, STOP_SECONDS
         self.model = model.to(device)
         self.family, self.cfg, self.device, self.dist = family, cfg, device, dist
         self.val_ids, self.val_labels, self.pad_id = val_ids, np.asarray(val_labels), pad_id
@@ -292,7 +294,7 @@ class Trainer:
             ctx = self.ddp_model.no_sync() if (self.dist.enabled and not sync_now and hasattr(self.ddp_model, "no_sync")) else _null()
             with ctx:
                 loss = self._loss(batch)
-                (loss / accum).backward()
+                (loss / accum if accum > 1 else loss).backward()
             micro.append(loss.detach())
             if sync_now:
                 if self.cfg.grad_clip > 0:
@@ -306,7 +308,7 @@ class Trainer:
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean cross-entropy of a batch already on the device (a row gather of the padded table)."""
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_cuda):
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_cuda else _null():
             logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         return F.cross_entropy(logits.float(), batch["labels"], weight=self.loss_weight)
 
