@@ -12,7 +12,9 @@ batches, in the same order, as a DataLoader over `Collator` would.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -88,6 +90,32 @@ def train_loader(ids, labels, batch_size: int, pad_id: int, seed: int, world: in
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
     sampler = LengthGroupedBatchSampler([len(x) for x in ids], batch_size, seed)
     return DataLoader(dataset, batch_sampler=sampler, **common)
+
+
+# ---- real lengths known on the host ----------------------------------------------------------------
+_HOST = threading.local()
+
+
+@contextlib.contextmanager
+def host_lengths(lengths) -> Iterator[None]:
+    """Around ONE model call: the real token count of each row of its batch, as the host knows it.
+
+    A model that needs lengths on the host (the BiLSTM's packed sequences on CUDA) reads them with
+    `current_host_lengths` instead of copying `attention_mask.sum(1)` back from the device, which
+    would make the host wait for the device on every batch. Other models ignore it.
+    """
+    previous = getattr(_HOST, "lengths", None)
+    _HOST.lengths = None if lengths is None else torch.as_tensor(np.asarray(lengths), dtype=torch.int64)
+    try:
+        yield
+    finally:
+        _HOST.lengths = previous
+
+
+def current_host_lengths(batch_size: int) -> torch.Tensor | None:
+    """The CPU int64 lengths (B,) given by the enclosing `host_lengths`, if any and of this batch size."""
+    lengths = getattr(_HOST, "lengths", None)
+    return lengths if lengths is not None and lengths.shape == (batch_size,) else None
 
 
 # ---- pre-padded tables (training and validation: padded once, gathered per batch) ------------------
@@ -193,7 +221,9 @@ class TrainBatches:
         flat = self.table.index(order)  # one host->device copy per epoch
         starts = np.cumsum([0] + [len(b) for b in batches[:-1]])
         longest = np.maximum.reduceat(self.table.lengths[order], starts).tolist()  # per batch, one call
+        self.last_lengths = None  # host lengths of the batch last yielded (for `host_lengths`)
         for idx, start, top in zip(batches, starts.tolist(), longest):
+            self.last_lengths = self.table.lengths[idx]
             yield self.table.batch(idx, flat[start:start + len(idx)], top)
 
 

@@ -308,7 +308,8 @@ class Trainer:
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean cross-entropy of a batch already on the device (a row gather of the padded table)."""
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_cuda else _null():
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_cuda else _null(), \
+                batching.host_lengths(self.loader.last_lengths):
             logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         return F.cross_entropy(logits.float(), batch["labels"], weight=self.loss_weight)
 
@@ -329,8 +330,10 @@ class Trainer:
         totals[2] = float(len(table))
         order = np.argsort(-table.lengths, kind="stable")  # longest first, as eval_batches
         for start in range(0, len(order), self.cfg.eval_batch_size):
-            batch = table.batch(order[start:start + self.cfg.eval_batch_size])
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_cuda):
+            rows = order[start:start + self.cfg.eval_batch_size]
+            batch = table.batch(rows)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_cuda), \
+                    batching.host_lengths(table.lengths[rows]):
                 logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
             y = batch["labels"]
             totals[0] += F.cross_entropy(logits, y, reduction="sum").double()

@@ -314,3 +314,33 @@ def test_the_tiny_bilstm_run_reproduces_the_pre_change_epochs(tiny_runs):
     for got, want in zip(epochs, PRE_CHANGE_BILSTM_EPOCHS):
         assert got[0] == want[0] and got[3] == pytest.approx(want[3], abs=1e-12)
         assert got[1] == pytest.approx(want[1], rel=1e-6) and got[2] == pytest.approx(want[2], rel=1e-6)
+
+
+# ---- host lengths (the BiLSTM's packed sequences on CUDA need them without a device sync) ---------
+class _LengthSpy(TinyModel):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, input_ids, attention_mask=None):
+        host = batching.current_host_lengths(input_ids.shape[0])
+        self.seen.append(host is not None and torch.equal(host, attention_mask.sum(1)))
+        return super().forward(input_ids, attention_mask)
+
+
+def test_every_model_call_of_training_evaluation_and_inference_gets_the_host_lengths():
+    from newsclf.models.torch_family import torch_predict_proba
+
+    trainer = _trainer()
+    spy = _LengthSpy()
+    trainer.model = trainer.ddp_model = spy
+    trainer.start_phase = lambda index: setattr(trainer, "optimizer", torch.optim.SGD(spy.parameters(), lr=0.1)) or \
+        setattr(trainer, "scheduler", torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, lambda s: 1.0))
+    list(trainer.fit())
+    ids, _ = _data(50, seed=1)
+    probs = torch_predict_proba(spy, ids, 0, "cpu", batch_size=16)
+    assert len(spy.seen) == 40 + 3 + 4 and all(spy.seen)  # 40 steps, 3 validation and 4 inference batches
+    assert batching.current_host_lengths(16) is None  # nothing left behind
+    with torch.no_grad():
+        x, m = batching.Collator(0)([(ids[7], 0)])["input_ids"], batching.Collator(0)([(ids[7], 0)])["attention_mask"]
+        assert np.allclose(probs[7], torch.softmax(spy(x, m).logits, -1)[0].numpy(), atol=1e-6)  # rows in input order

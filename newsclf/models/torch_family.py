@@ -48,14 +48,15 @@ class TorchFamily(ModelFamily):
 def torch_predict_proba(model, ids: Sequence[Sequence[int]], pad_id: int, device, batch_size: int = 64) -> np.ndarray:
     """Batched, length-sorted inference in eval mode (bf16 autocast on CUDA); rows in input order.
 
-    No per-batch host sync: batches go over from pinned memory without blocking, probabilities stay
-    on the device and come back in one transfer at the end.
+    No per-batch host sync: batches go over from pinned memory without blocking, the real lengths are
+    given from the host (`newsclf.batching.host_lengths`), probabilities stay on the device and come
+    back in one transfer at the end.
     """
     from contextlib import nullcontext
 
     import torch
 
-    from newsclf.batching import eval_batches
+    from newsclf.batching import eval_batches, host_lengths
 
     device = torch.device(device)
     cuda = device.type == "cuda"
@@ -66,7 +67,8 @@ def torch_predict_proba(model, ids: Sequence[Sequence[int]], pad_id: int, device
             x, mask = batch["input_ids"], batch["attention_mask"]
             if cuda:
                 x, mask = x.pin_memory(), mask.pin_memory()
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cuda else nullcontext():
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cuda else nullcontext(), \
+                    host_lengths([len(ids[i]) for i in idx]):
                 logits = model(input_ids=x.to(device, non_blocking=True),
                                attention_mask=mask.to(device, non_blocking=True)).logits
             chunks.append(torch.softmax(logits.float(), dim=-1))  # (B, C), on the device
