@@ -1,6 +1,8 @@
 """Explanation speed and memory on a 256-token document (a benchmark, not a test).
 
     python benchmarks/bench_explain.py [--device cpu|cuda] [--repeats 3] [--steps 32] [--json OUT]
+    python benchmarks/bench_explain.py --sweep 4,8,16,32 --methods gausslegendre,riemann_trapezoid \
+        --cases bilstm-ig,distilbert-ig        # IG time AND completeness per quadrature and step count
 
 Models: a full-size random-weight DistilBERT (DistilBertConfig(): 6 layers, 768d, 12 heads,
 66M parameters; speed does not depend on the weight values) with MiniLM's BERT-uncased
@@ -106,18 +108,25 @@ def rss_kb(field: str) -> int:
     return 0
 
 
-def run_case(name: str, device: str, repeats: int, steps: int) -> dict:
+def run_case(name: str, device: str, repeats: int, steps: int, method: str = "gausslegendre") -> dict:
     import torch
 
-    from newsclf.explain import explain, transformer_tokens
+    from newsclf.explain import explain
+    from newsclf.models.transformer import transformer_tokens
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1)))
+    quadrature = method
     _, kind, method, ibs = next(c for c in CASES if c[0] == name)
     predictor = make_distilbert(device) if kind == "transformer" else make_bilstm(device)
     text = document(predictor)
     n_tokens = (len(transformer_tokens(predictor.encoder, text)[0]) if kind == "transformer"
                 else len(predictor.encoder.encode([text])[0]))
     kwargs = dict(method=method, n_steps=steps, internal_batch_size=ibs)
+    if quadrature != "gausslegendre":  # newsclf always integrates with Gauss-Legendre; the sweep compares
+        from captum.attr import LayerIntegratedGradients
+
+        real = LayerIntegratedGradients.attribute
+        LayerIntegratedGradients.attribute = lambda self, *a, **k: real(self, *a, **{**k, "method": quadrature})
     explain(predictor, text, **{**kwargs, "n_steps": 2})  # warm-up: private copy, kernels, allocator
     cuda = device == "cuda"
     if cuda:
@@ -126,7 +135,7 @@ def run_case(name: str, device: str, repeats: int, steps: int) -> dict:
     else:
         Path("/proc/self/clear_refs").write_text("5")  # reset the RSS high-water mark
     base = rss_kb("VmRSS")
-    times, delta = [], None
+    times, delta, gap = [], None, None
     for _ in range(repeats):
         t0 = time.perf_counter()
         attr = explain(predictor, text, **kwargs)
@@ -134,10 +143,12 @@ def run_case(name: str, device: str, repeats: int, steps: int) -> dict:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
         delta = attr.delta
+        gap = None if attr.f_input is None else attr.f_input - attr.f_baseline
     peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if cuda else (rss_kb("VmHWM") - base) / 1024)
     return {"case": name, "device": device, "tokens": n_tokens, "steps": steps if method == "ig" else None,
             "internal_batch_size": ibs, "median_s": statistics.median(times), "min_s": min(times),
-            "peak_extra_mb": round(peak_mb, 1), "delta": delta, "threads": torch.get_num_threads()}
+            "peak_extra_mb": round(peak_mb, 1), "delta": delta, "gap": gap,
+            "quadrature": quadrature if method == "ig" else None, "threads": torch.get_num_threads()}
 
 
 def main() -> None:
@@ -146,24 +157,35 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--cases", default=",".join(c[0] for c in CASES))
+    ap.add_argument("--sweep", default=None, help="comma list of IG step counts (IG cases only)")
+    ap.add_argument("--methods", default="gausslegendre", help="IG quadratures for --sweep (captum names)")
+    ap.add_argument("--method", default="gausslegendre", help=argparse.SUPPRESS)
     ap.add_argument("--case", help=argparse.SUPPRESS)  # child process: run one case, print JSON
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case, args.device, args.repeats, args.steps)))
+        print(json.dumps(run_case(args.case, args.device, args.repeats, args.steps, args.method)))
         return
     rows = []
-    for name in args.cases.split(","):
+    runs = [(name, args.steps, "gausslegendre") for name in args.cases.split(",")]
+    if args.sweep:
+        runs = [(name, int(n), m) for name in args.cases.split(",") if name.endswith("-ig")
+                for m in args.methods.split(",") for n in args.sweep.split(",")]
+    print(f"# load average {os.getloadavg()[0]:.2f}", flush=True)
+    for name, steps, quadrature in runs:
         cmd = [sys.executable, __file__, "--case", name, "--device", args.device, "--repeats", str(args.repeats),
-               "--steps", str(args.steps)]
+               "--steps", str(steps), "--method", quadrature]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(f"{name}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
             continue
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{row['case']:<24} {row['device']:<5} tokens={row['tokens']:<4} median {row['median_s']:7.3f} s  "
-              f"min {row['min_s']:7.3f} s  peak +{row['peak_extra_mb']:7.1f} MB  delta {row['delta']}", flush=True)
+        rel = (f"  |delta|/|gap| {abs(row['delta']) / abs(row['gap']):.1e}" if row.get("gap") else "")
+        print(f"{row['case']:<24} {row['device']:<5} tokens={row['tokens']:<4} "
+              f"{(row['quadrature'] or '-')[:8]:<8} steps={row['steps'] or '-':<4} median {row['median_s']:7.3f} s  "
+              f"min {row['min_s']:7.3f} s  peak +{row['peak_extra_mb']:7.1f} MB  delta {row['delta']}{rel}  "
+              f"load {os.getloadavg()[0]:.2f}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

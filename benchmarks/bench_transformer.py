@@ -114,22 +114,27 @@ def speed(args, pretrained: str, data, device) -> dict:
 
 
 def time_our_steps(trainer, n_steps: int, device) -> float:
-    """Samples/s of the Trainer over steps 2..n (step 1 warms up kernels / compiles)."""
+    """Samples/s of the Trainer over steps 2..n (step 1 warms up kernels / compiles).
+
+    Step events arrive once per reporting interval (newsclf.train), right after the loop read the
+    interval's losses (a device sync): the clock is read there, against the steps actually run.
+    """
     events = trainer.fit()
-    t0 = None
+    t0 = start_step = None
     done = 0
     for event in events:
-        if event["type"] != "step":
+        if event["type"] != "step" or not event.get("interval_end", True):
             continue
-        if event["step"] == 1:
+        done = trainer.state.global_step  # steps run so far (>= this event's step)
+        if t0 is None:  # the first step is always reported on its own
             sync(device)
-            t0 = time.perf_counter()
-        done = event["step"]
-        if done >= n_steps:
+            t0, start_step = time.perf_counter(), done
+        elif done >= n_steps:
             break
     sync(device)
+    elapsed = time.perf_counter() - t0
     events.close()
-    return (done - 1) * trainer.cfg.batch_size / (time.perf_counter() - t0)
+    return (done - start_step) * trainer.cfg.batch_size * trainer.cfg.grad_accum / elapsed
 
 
 def time_naive_steps(model, encoder, texts, labels, cfg, n_steps: int, device) -> float:

@@ -1,12 +1,20 @@
 """Datasets, samplers and collation for token-id sequences.
 
-Dynamic padding to a multiple of 8 per batch; length-grouped batches on one process
-(sorting inside shuffled mega-chunks cuts padding waste); DistributedSampler under torchrun.
-The order of every epoch depends only on (seed, epoch), which is what makes `--resume` exact.
+Dynamic padding to a multiple of 8 per batch (a coarser bucket, e.g. 32, under torch.compile);
+length-grouped batches on one process (sorting inside shuffled mega-chunks cuts padding waste);
+DistributedSampler under torchrun. The order of every epoch depends only on (seed, epoch), which is
+what makes `--resume` exact.
+
+Training does not collate per step: `PaddedTokens` pads every sequence once into one table that
+lives on the training device (when it is small enough), and a batch is a row gather of it, cut to
+the batch's padded length (known on the host, so no device sync). `TrainBatches` yields the same
+batches, in the same order, as a DataLoader over `Collator` would.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -82,6 +90,141 @@ def train_loader(ids, labels, batch_size: int, pad_id: int, seed: int, world: in
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
     sampler = LengthGroupedBatchSampler([len(x) for x in ids], batch_size, seed)
     return DataLoader(dataset, batch_sampler=sampler, **common)
+
+
+# ---- real lengths known on the host ----------------------------------------------------------------
+_HOST = threading.local()
+
+
+@contextlib.contextmanager
+def host_lengths(lengths) -> Iterator[None]:
+    """Around ONE model call: the real token count of each row of its batch, as the host knows it.
+
+    A model that needs lengths on the host (the BiLSTM's packed sequences on CUDA) reads them with
+    `current_host_lengths` instead of copying `attention_mask.sum(1)` back from the device, which
+    would make the host wait for the device on every batch. Other models ignore it.
+    """
+    previous = getattr(_HOST, "lengths", None)
+    _HOST.lengths = None if lengths is None else torch.as_tensor(np.asarray(lengths), dtype=torch.int64)
+    try:
+        yield
+    finally:
+        _HOST.lengths = previous
+
+
+def current_host_lengths(batch_size: int) -> torch.Tensor | None:
+    """The CPU int64 lengths (B,) given by the enclosing `host_lengths`, if any and of this batch size."""
+    lengths = getattr(_HOST, "lengths", None)
+    return lengths if lengths is not None and lengths.shape == (batch_size,) else None
+
+
+# ---- pre-padded tables (training and validation: padded once, gathered per batch) ------------------
+DEVICE_TABLE_LIMIT = 1 << 30  # bytes: a larger table stays in host memory and batches are copied per step
+
+
+def padded_length(longest: int, multiple_of: int) -> int:
+    """The padded width of a batch whose longest sequence has `longest` tokens (as `pad_batch`)."""
+    longest = longest or 1
+    return int(math.ceil(longest / multiple_of) * multiple_of) if multiple_of > 1 else longest
+
+
+class PaddedTokens:
+    """All sequences padded once: ids (N, W) int64 with `pad_id`, lengths (N,) on the host and the device.
+
+    `batch(idx)` equals `Collator(pad_id, multiple_of)` applied to the same rows: ids and mask of width
+    `padded_length(max length in the batch)`, labels when given.
+    """
+
+    def __init__(self, ids: Sequence[Sequence[int]], pad_id: int, device: torch.device, multiple_of: int = 8,
+                 labels: np.ndarray | None = None):
+        self.device = torch.device(device)
+        self.multiple_of = multiple_of
+        self.lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))  # (N,) host
+        width = padded_length(int(self.lengths.max(initial=0)), multiple_of)
+        table = np.full((len(ids), width), pad_id, dtype=np.int64)
+        for i, seq in enumerate(ids):
+            table[i, : len(seq)] = seq
+        on_device = table.nbytes <= DEVICE_TABLE_LIMIT or self.device.type == "cpu"
+        self.store = self.device if on_device else torch.device("cpu")
+        mask = (np.arange(width)[None, :] < self.lengths[:, None]).astype(np.int64)
+        self.ids = torch.from_numpy(table).to(self.store)  # (N, W)
+        self.mask = torch.from_numpy(mask).to(self.store)  # (N, W)
+        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long).to(self.store)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def index(self, idx: np.ndarray) -> torch.Tensor:
+        """Row indices as a tensor where the table lives (one small non-blocking copy on CUDA)."""
+        t = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
+        if self.store.type == "cuda":
+            t = t.pin_memory().to(self.store, non_blocking=True)
+        return t
+
+    def batch(self, idx: np.ndarray, idx_t: torch.Tensor | None = None, longest: int | None = None) -> dict[str, torch.Tensor]:
+        """The batch of rows `idx` (host array); `idx_t` = the same indices already where the table lives,
+        `longest` = their longest length (both computed here when not given)."""
+        longest = int(self.lengths[idx].max(initial=0)) if longest is None else longest
+        width = padded_length(longest, self.multiple_of)  # known on the host: no device sync
+        idx_t = self.index(idx) if idx_t is None else idx_t
+        out = {"input_ids": self.ids.narrow(1, 0, width).index_select(0, idx_t),  # (B, T)
+               "attention_mask": self.mask.narrow(1, 0, width).index_select(0, idx_t)}  # (B, T)
+        if self.labels is not None:
+            out["labels"] = self.labels.index_select(0, idx_t)
+        if self.store != self.device:  # a table too big for the device: copy this batch over
+            pin = self.device.type == "cuda"
+            out = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) for k, v in out.items()}
+        return out
+
+
+class TrainBatches:
+    """The training batches of one process, from a pre-padded table (no DataLoader, no per-step collation).
+
+    Same sampler and order as `train_loader`: length-grouped batches on one process, DistributedSampler
+    batches of `batch_size` under torchrun. The indices of a whole epoch go to the device in one copy.
+    """
+
+    def __init__(self, ids, labels, batch_size: int, pad_id: int, seed: int, world: int, rank: int,
+                 device: torch.device, multiple_of: int = 8):
+        self.table = PaddedTokens(ids, pad_id, device, multiple_of, labels=labels)
+        self.batch_size = batch_size
+        if world > 1:
+            self.sampler = DistributedSampler(range(len(ids)), num_replicas=world, rank=rank, shuffle=True, seed=seed)
+            self.batch_sampler = None
+        else:
+            self.sampler = None
+            self.batch_sampler = LengthGroupedBatchSampler(self.table.lengths, batch_size, seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        (self.sampler or self.batch_sampler).set_epoch(epoch)
+
+    def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def batches(self) -> list[np.ndarray]:
+        """This epoch's batches as host index arrays."""
+        if self.batch_sampler is not None:
+            return [np.asarray(b, dtype=np.int64) for b in self.batch_sampler]
+        order = np.asarray(list(self.sampler), dtype=np.int64)
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        # A DataLoader iterator draws one number from the global torch RNG (its workers' base seed);
+        # drawing it here too keeps every seed's dropout masks, and so its results, as they were.
+        torch.empty((), dtype=torch.int64).random_()
+        batches = self.batches()
+        if not batches:
+            return
+        order = np.concatenate(batches)
+        flat = self.table.index(order)  # one host->device copy per epoch
+        starts = np.cumsum([0] + [len(b) for b in batches[:-1]])
+        longest = np.maximum.reduceat(self.table.lengths[order], starts).tolist()  # per batch, one call
+        self.last_lengths = None  # host lengths of the batch last yielded (for `host_lengths`)
+        for idx, start, top in zip(batches, starts.tolist(), longest):
+            self.last_lengths = self.table.lengths[idx]
+            yield self.table.batch(idx, flat[start:start + len(idx)], top)
 
 
 def eval_batches(ids: Sequence[Sequence[int]], batch_size: int, pad_id: int) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:

@@ -165,6 +165,16 @@ class NonFiniteLossError(ArithmeticError):
 
 # ---- plumbing --------------------------------------------------------------------------------
 def _event_sink(run_dir: Path, main: bool, on_event: EventSink | None) -> EventSink:
+    """The consumer of train events on rank 0: metrics.jsonl (buffered), status.json progress, log lines.
+
+    Step events come in bursts, one per reporting interval of the training loop (newsclf.train);
+    metrics.jsonl is written and flushed once per interval (store.MetricsWriter) and status.json's
+    `progress` is updated once per interval, from its last step. Lines already handed to the writer
+    are flushed before an exception of `on_event` propagates, and when the sink is dropped or the
+    interpreter exits (a crash elsewhere in the run).
+    """
+    import weakref
+
     writer = store.MetricsWriter(run_dir / store.METRICS) if main else None
 
     def sink(event: dict[str, Any]) -> None:
@@ -172,19 +182,27 @@ def _event_sink(run_dir: Path, main: bool, on_event: EventSink | None) -> EventS
             return
         writer.write(event)
         if event["type"] == "step":
-            store.update_status(run_dir, progress={k: event[k] for k in (
-                "step", "total_steps", "epoch", "loss", "lr", "samples_per_s", "eta_s")}) \
-                if _every(event, 10) else None
+            if _every(event):
+                store.update_status(run_dir, progress={k: event[k] for k in (
+                    "step", "total_steps", "epoch", "loss", "lr", "samples_per_s", "eta_s")})
         elif event["type"] == "epoch":
             log.info("epoch %d/%d: train loss %s, val loss %.4f, val acc %.4f%s", event["epoch"], event["epochs"],
                      _fmt(event["train_loss"]), event["val_loss"], event["val_acc"], " (best)" if event["is_best"] else "")
         if on_event is not None:
-            on_event(event)
+            try:
+                on_event(event)
+            except BaseException:
+                writer.flush()
+                raise
+
+    if writer is not None:
+        weakref.finalize(sink, writer.close)
     return sink
 
 
-def _every(event: dict[str, Any], n: int) -> bool:
-    return event["step"] % n == 0 or event["step"] == event["total_steps"] or event["step"] == 1
+def _every(event: dict[str, Any]) -> bool:
+    """Update status.json from this step event? At the end of each reporting interval (and the last step)."""
+    return bool(event.get("interval_end", True)) or event["step"] == event["total_steps"]
 
 
 def _fmt(value) -> str:

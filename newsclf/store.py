@@ -187,17 +187,48 @@ def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
 
 # ---- metrics events -------------------------------------------------------------------------
 class MetricsWriter:
-    """Appends one JSON event per line, flushed at once so live readers see it."""
+    """Appends one JSON event per line, buffered: one write + flush per batch of lines.
 
-    def __init__(self, path: Path):
+    A line is buffered until an event that ends a batch: any non-step event (start, epoch, done),
+    a step event with `interval_end` True (the training loop's reporting interval), or the first
+    event `flush_seconds` after the last flush. `flush()` / `close()` write what is buffered; so
+    does a finalizer when the writer is garbage-collected or the interpreter exits, so lines handed
+    to `write` are not lost when a run crashes.
+    """
+
+    def __init__(self, path: Path, flush_seconds: float = 1.0):
+        import weakref
+
         self._fh = open(path, "a", encoding="utf-8")
+        self._lines: list[str] = []
+        self.flush_seconds = flush_seconds
+        self._last_flush = time.monotonic()
+        self._finalizer = weakref.finalize(self, MetricsWriter._drain, self._fh, self._lines, True)
 
     def write(self, event: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(event, default=_json_default) + "\n")
-        self._fh.flush()
+        self._lines.append(json.dumps(event, default=_json_default) + "\n")
+        if (event.get("type") != "step" or event.get("interval_end", True)
+                or time.monotonic() - self._last_flush >= self.flush_seconds):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines and not self._fh.closed:
+            MetricsWriter._drain(self._fh, self._lines, False)
+        self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        self._fh.close()
+        self._finalizer()
+
+    @staticmethod
+    def _drain(fh, lines: list[str], close: bool) -> None:
+        if fh.closed:
+            return
+        if lines:
+            fh.write("".join(lines))
+            lines.clear()
+            fh.flush()
+        if close:
+            fh.close()
 
 
 def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

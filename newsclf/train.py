@@ -2,8 +2,19 @@
 
 `Trainer.fit()` yields events and owns no I/O; `newsclf.runner.run()` consumes them (writes
 metrics.jsonl, saves best/ and last/, updates status.json, checks for a stop request).
-AdamW (fused on CUDA), linear warm-up then linear decay per phase, gradient clipping and
-accumulation, bf16 autocast on CUDA, class-balanced loss, DDP under torchrun.
+AdamW (fused on CUDA), linear warm-up then linear decay per phase, gradient clipping (foreach)
+and accumulation, bf16 autocast on CUDA, class-balanced loss, DDP under torchrun.
+
+The hot loop never waits for the device: batches are row gathers of token tables padded once
+(newsclf.batching.TrainBatches), step losses stay on the device, and they are read back in ONE
+transfer per reporting interval (`report_seconds` apart, at most `report_every` steps; also the
+first step of a run and the last step of every epoch). Then the step events of the interval are yielded
+together, each with its own loss, in order; the last one carries `interval_end: True` (consumers
+flush and update status there). The stop request is checked after every delivered event (a
+consumer may have asked for it while handling one), in the hot loop every `stop_seconds`, and
+before each new epoch. Under torchrun the reporting interval is counted in steps only and the stop
+is agreed (one all-reduce) at each report and epoch start, so every rank takes the same decisions.
+Epoch events and their values are exactly those of a loop that reads every loss at once.
 """
 from __future__ import annotations
 
@@ -21,6 +32,12 @@ import torch.nn.functional as F
 
 from newsclf import batching
 from newsclf.models import Phase
+
+
+REPORT_SECONDS = 1.0  # reporting interval of a single process (status.json and metrics.jsonl follow it)
+REPORT_EVERY = 500  # ... but at most this many steps (bounds the losses held on the device)
+DDP_REPORT_EVERY = 50  # under torchrun: steps per reporting interval (ranks must agree without a clock)
+STOP_SECONDS = 0.5  # stop-request check in the hot loop (single process)
 
 
 class StopRequested(Exception):
@@ -103,6 +120,8 @@ class Trainer:
     def __init__(self, model, family, cfg, train_ids, train_labels, val_ids, val_labels, pad_id: int,
                  device: torch.device, dist: DistInfo, num_labels: int,
                  should_stop: Callable[[], bool] = lambda: False):
+        self.report_every = DDP_REPORT_EVERY if dist.enabled else REPORT_EVERY
+        self.report_seconds, self.stop_seconds = REPORT_SECONDS, STOP_SECONDS
         self.model = model.to(device)
         self.family, self.cfg, self.device, self.dist = family, cfg, device, dist
         self.val_ids, self.val_labels, self.pad_id = val_ids, np.asarray(val_labels), pad_id
@@ -114,10 +133,11 @@ class Trainer:
         self.use_cuda = device.type == "cuda"
         if self.use_cuda:
             torch.backends.cuda.matmul.allow_tf32 = True  # the few fp32 matmuls outside autocast
-        self.loader = batching.train_loader(
-            train_ids, train_labels, cfg.batch_size, pad_id, cfg.seed, dist.world, dist.rank,
-            num_workers=cfg.num_workers if cfg.num_workers is not None else (2 if self.use_cuda else 0),
-            pin_memory=self.use_cuda)
+        # torch.compile: coarser length buckets, so few distinct shapes reach the compiled graph
+        self.pad_multiple = 32 if (cfg.compile and self.use_cuda) else 8
+        self.loader = batching.TrainBatches(train_ids, train_labels, cfg.batch_size, pad_id, cfg.seed, dist.world,
+                                            dist.rank, device, multiple_of=self.pad_multiple)
+        self._val_table: batching.PaddedTokens | None = None
         weight = class_weights(np.asarray(train_labels), num_labels) if cfg.class_balance else None
         self.loss_weight = weight.to(device) if weight is not None else None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -193,28 +213,33 @@ class Trainer:
         total_steps = self.total_steps()
         yield {"type": "start", "epochs": total_epochs, "total_steps": total_steps, "n_train": self.n_train,
                "world_size": self.dist.world, "resumed_from_epoch": self.state.epoch}
-        started = time.perf_counter()
-        steps_at_start = self.state.global_step
+        clock = _Clock(time.perf_counter(), self.state.global_step, total_steps,
+                       self.cfg.batch_size * self.cfg.grad_accum * self.dist.world)
+        first_epoch = self.state.epoch
         for epoch in range(self.state.epoch, total_epochs):
+            if epoch > first_epoch and self._stop_agreed():  # asked for while the epoch event was handled
+                raise StopRequested()
             phase_index, _ = self.phase_of_epoch(epoch)
             if self.optimizer is None or phase_index != self.state.phase_index:
                 self.state.phase_index = phase_index
                 self.start_phase(phase_index)
             self.loader_set_epoch(epoch)
             self.model.train()
-            losses = []
-            for step_loss in self._epoch_steps():
-                losses.append(step_loss)
+            losses: list[float] = []
+            pending: list[tuple] = []  # (step, lr, micro-batch losses on the device, perf time, wall time)
+            last_report = last_stop_check = time.perf_counter()
+            for micro_losses, epoch_end in self._epoch_steps():
                 self.state.global_step += 1
-                elapsed = time.perf_counter() - started
-                done = self.state.global_step - steps_at_start
-                rate = done * self.cfg.batch_size * self.cfg.grad_accum * self.dist.world / max(elapsed, 1e-9)
-                eta = (total_steps - self.state.global_step) * elapsed / max(done, 1)
-                yield {"type": "step", "step": self.state.global_step, "total_steps": total_steps,
-                       "epoch": epoch + 1, "loss": step_loss, "lr": self.step_lr,
-                       "samples_per_s": rate, "eta_s": eta, "time": time.time()}
-                if self._stop_agreed():
-                    raise StopRequested()
+                now = time.perf_counter()
+                pending.append((self.state.global_step, self.step_lr, micro_losses, now, time.time()))
+                if self._report_due(len(pending), now - last_report, epoch_end, clock):
+                    yield from self._report(pending, epoch + 1, losses, clock)
+                    pending = []
+                    last_report = last_stop_check = time.perf_counter()
+                elif not self.dist.enabled and now - last_stop_check >= self.stop_seconds:
+                    last_stop_check = now
+                    if self.should_stop():
+                        raise StopRequested()
             val_loss, val_acc = self.evaluate()
             train_loss = self._mean_across_ranks(float(np.mean(losses)) if losses else float("nan"))
             self.state.epoch = epoch + 1
@@ -227,56 +252,92 @@ class Trainer:
             self.state.history.append({k: event[k] for k in ("epoch", "train_loss", "val_loss", "val_acc")})
             yield event
 
-    def loader_set_epoch(self, epoch: int) -> None:
-        sampler = self.loader.sampler if self.dist.enabled else self.loader.batch_sampler
-        sampler.set_epoch(epoch)
+    def _report_due(self, n_pending: int, since_report: float, epoch_end: bool, clock: "_Clock") -> bool:
+        """End a reporting interval here? Under torchrun by step count only (the same on every rank)."""
+        if epoch_end or n_pending >= self.report_every or self.state.global_step == clock.steps_at_start + 1:
+            return True
+        return not self.dist.enabled and since_report >= self.report_seconds
 
-    def _epoch_steps(self) -> Iterator[float]:
-        """Run one epoch; yield the mean loss of every optimizer step."""
+    def _report(self, pending: list[tuple], epoch: int, losses: list[float], clock: "_Clock") -> Iterator[dict]:
+        """Read the interval's losses in one transfer, then yield one step event per optimizer step."""
+        flat = [loss for _, _, micro, _, _ in pending for loss in micro]
+        values = iter(torch.stack(flat).tolist())  # the one host sync of the interval
+        for i, (step, lr, micro, t_perf, t_wall) in enumerate(pending):
+            running = 0.0
+            for _ in micro:  # the same float arithmetic as reading each micro-batch loss at once
+                running += next(values)
+            step_loss = running / len(micro)
+            losses.append(step_loss)
+            elapsed = t_perf - clock.started
+            done = step - clock.steps_at_start
+            yield {"type": "step", "step": step, "total_steps": clock.total_steps, "epoch": epoch,
+                   "loss": step_loss, "lr": lr, "samples_per_s": done * clock.samples_per_step / max(elapsed, 1e-9),
+                   "eta_s": (clock.total_steps - step) * elapsed / max(done, 1), "time": t_wall,
+                   "interval_end": i + 1 == len(pending)}
+            if not self.dist.enabled and self.should_stop():
+                raise StopRequested()
+        if self.dist.enabled and self._stop_agreed():
+            raise StopRequested()
+
+    def loader_set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch)
+
+    def _epoch_steps(self) -> Iterator[tuple[list[torch.Tensor], bool]]:
+        """Run one epoch; per optimizer step yield (its micro-batch losses, still on the device; last step?)."""
         accum = self.cfg.grad_accum
-        running, micro = 0.0, 0
+        micro: list[torch.Tensor] = []
         n_batches = len(self.loader)
+        clip_foreach = True if self.use_cuda else None  # one fused norm over all gradients on CUDA
         for i, batch in enumerate(self.loader):
             last = i + 1 == n_batches
-            sync_now = (micro + 1 == accum) or last
+            sync_now = (len(micro) + 1 == accum) or last
             ctx = self.ddp_model.no_sync() if (self.dist.enabled and not sync_now and hasattr(self.ddp_model, "no_sync")) else _null()
             with ctx:
                 loss = self._loss(batch)
-                (loss / accum).backward()
-            running += float(loss.detach())
-            micro += 1
+                (loss / accum if accum > 1 else loss).backward()
+            micro.append(loss.detach())
             if sync_now:
                 if self.cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip, foreach=clip_foreach)
                 self.optimizer.step()
                 self.step_lr = self.scheduler.get_last_lr()[0]  # the rate this step used
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                yield running / micro
-                running, micro = 0.0, 0
+                yield micro, last
+                micro = []
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_cuda):
+        """Mean cross-entropy of a batch already on the device (a row gather of the padded table)."""
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_cuda else _null(), \
+                batching.host_lengths(self.loader.last_lengths):
             logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         return F.cross_entropy(logits.float(), batch["labels"], weight=self.loss_weight)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
-        """Validation (loss, accuracy): each rank scores a shard, sums are all-reduced (exact)."""
+        """Validation (loss, accuracy): each rank scores a shard, sums are all-reduced (exact).
+
+        Sums stay on the device in float64 (the same additions, in the same order, as summing
+        the per-batch floats on the host): one transfer per evaluation.
+        """
         self.model.eval()
-        shard = list(range(self.dist.rank, len(self.val_ids), self.dist.world))
-        ids = [self.val_ids[i] for i in shard]
-        labels = torch.as_tensor(self.val_labels[shard], dtype=torch.long)
-        loss_sum = correct = 0.0
-        for idx, batch in batching.eval_batches(ids, self.cfg.eval_batch_size, self.pad_id):
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_cuda):
-                logits = self.model(input_ids=batch["input_ids"].to(self.device),
-                                    attention_mask=batch["attention_mask"].to(self.device)).logits.float()
-            y = labels[idx].to(self.device)
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += float((logits.argmax(-1) == y).sum())
-        totals = torch.tensor([loss_sum, correct, float(len(ids))], dtype=torch.float64, device=self.device)
+        if self._val_table is None:  # this rank's shard, padded once
+            shard = np.arange(self.dist.rank, len(self.val_ids), self.dist.world)
+            self._val_table = batching.PaddedTokens([self.val_ids[i] for i in shard], self.pad_id, self.device,
+                                                    labels=self.val_labels[shard])
+        table = self._val_table
+        totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss sum, correct, n
+        totals[2] = float(len(table))
+        order = np.argsort(-table.lengths, kind="stable")  # longest first, as eval_batches
+        for start in range(0, len(order), self.cfg.eval_batch_size):
+            rows = order[start:start + self.cfg.eval_batch_size]
+            batch = table.batch(rows)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_cuda), \
+                    batching.host_lengths(table.lengths[rows]):
+                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            y = batch["labels"]
+            totals[0] += F.cross_entropy(logits, y, reduction="sum").double()
+            totals[1] += (logits.argmax(-1) == y).sum().double()
         if self.dist.enabled:
             torch_dist.all_reduce(totals)
         loss_sum, correct, n = totals.tolist()
@@ -297,6 +358,16 @@ class Trainer:
         t = torch.tensor([flag], device=self.device)
         torch_dist.all_reduce(t)
         return bool(t.item() > 0)
+
+
+@dataclass
+class _Clock:
+    """What the step events' rate and ETA are measured against (this session of the run)."""
+
+    started: float
+    steps_at_start: int
+    total_steps: int
+    samples_per_step: int
 
 
 class _null:

@@ -88,9 +88,16 @@ class BiLSTMAttention(nn.Module):
         return ClassifierOutput(logits=logits, attentions=(weights,))
 
     def _encode(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """cuDNN on packed sequences on CUDA; the masked CPU LSTM (same math, same weights) elsewhere."""
+        """cuDNN on packed sequences on CUDA; the masked CPU LSTM (same math, same weights) elsewhere.
+
+        pack_padded_sequence needs the lengths on the host: the caller's `batching.host_lengths`
+        gives them without a device sync; only a call without it copies them back from the device.
+        """
         if x.is_cuda:
-            lengths = attention_mask.sum(1).clamp(min=1).cpu()
+            from newsclf.batching import current_host_lengths
+
+            host = current_host_lengths(x.size(0))
+            lengths = host.clamp(min=1) if host is not None else attention_mask.sum(1).clamp(min=1).cpu()
             packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, _ = self.lstm(packed)
             return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]
