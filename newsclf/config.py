@@ -32,6 +32,7 @@ PRETRAINED_PRESETS = ("distilbert-base-uncased", "bert-base-uncased")
 MAX_TEXT_CHARS = 100_000  # the one limit on user text (pasted, uploaded, explained); models read far less
 BILSTM_MAX_LEN_LIMIT = 4096
 MAX_SEED = 2**32 - 1
+RETIRED_FIELDS = ("num_workers",)  # DataLoader workers: the loop batches on the device now
 MIN_LIMIT_TRAIN = 10  # fewer training documents cannot fit a vocabulary or a classifier
 
 
@@ -72,7 +73,6 @@ class RunConfig:
     max_len: int | None = _f(None, "tokens per document (longer ones are truncated)", families=TORCH_MODELS, range=(1, 100_000))
     class_balance: bool | None = _f(None, "weight the loss by inverse class frequency", families=TORCH_MODELS)
     eval_batch_size: int = _f(64, "documents per batch at evaluation", families=TORCH_MODELS, range=(1, 8192))
-    num_workers: int | None = _f(None, "DataLoader workers (None -> 2 on CUDA, 0 on CPU)", families=TORCH_MODELS, range=(0, 64))
     # tfidf
     max_features: int = _f(200_000, "vocabulary size of the vectorizer", families=("tfidf",), range=(1, 10_000_000))
     ngram_max: int = _f(2, "longest word n-gram", families=("tfidf",), range=(1, 5))
@@ -148,6 +148,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        """A config from its JSON form; fields of older versions that no longer mean anything are dropped."""
+        data = {k: v for k, v in data.items() if k not in RETIRED_FIELDS}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -156,7 +158,7 @@ class RunConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """Fields that must match for `--resume` (everything but epochs-independent niceties)."""
-        skip = {"name", "device", "num_workers", "eval_batch_size", "data_home", "compile"}
+        skip = {"name", "device", "eval_batch_size", "data_home", "compile"}
         return {k: v for k, v in self.to_dict().items() if k not in skip}
 
 
