@@ -283,3 +283,20 @@ def test_cache_is_written_atomically_and_verified(tmp_path, fixture_archive, mon
         data.import_archive(fixture_archive, home)
     assert (home / data.CACHE_FILE).read_bytes() == before
     assert not [p for p in home.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_data_fetch_installs_like_an_import(tmp_path, fixture_archive, monkeypatch, capsys):
+    import sklearn.datasets._twenty_newsgroups as tng
+
+    from newsclf import cli
+
+    monkeypatch.setattr(tng, "_fetch_remote", _fake_download(fixture_archive))
+    home = tmp_path / "home"
+    assert cli.main(["data", "fetch", "--data-home", str(home)]) == 0
+    assert "train 176, val 44, test 110" in capsys.readouterr().out
+    for protocol in ("seed", "raw"):  # precomputed for the dashboard, as after an import
+        assert (home / data.STATS_FILE.format(protocol=protocol)).is_file()
+    imported = tmp_path / "imported"
+    data.import_archive(fixture_archive, imported)
+    assert data.load_dataset(data_home=home).test.texts == data.load_dataset(data_home=imported).test.texts
+    assert data.compute_stats(home) == data.compute_stats(imported)

@@ -202,6 +202,7 @@ def write_cache(raw: RawCorpus, home: Path) -> Path:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o644)  # not mkstemp's 0600: colleagues may share the data home
             np.savez(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
