@@ -198,21 +198,31 @@ def test_a_pickle_named_npz_is_refused(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("edit", ["garbage", "checksum", "format", "missing_key", "shape", "label_range"])
+@pytest.mark.parametrize("edit", ["garbage", "plain_npy", "checksum", "format", "format_array", "missing_key",
+                                  "extra_key", "shape", "dtype", "label_range"])
 def test_damaged_cache_is_refused(edit, tmp_path, fixture_data_home):
     home = tmp_path / "home"
     home.mkdir()
     arrays = _good_arrays(fixture_data_home)
     if edit == "garbage":
         (home / data.CACHE_FILE).write_bytes(b"garbage" * 100)
+    elif edit == "plain_npy":  # np.load returns an array, not an archive
+        np.save(home / "x.npy", np.arange(10))
+        os.replace(home / "x.npy", home / data.CACHE_FILE)
     else:
         if edit == "checksum":
             arrays["text"] = arrays["text"].copy()
             arrays["text"][100] ^= 1
         elif edit == "format":
             arrays["format"] = np.array(99, dtype=np.int64)
+        elif edit == "format_array":
+            arrays["format"] = np.arange(10_000)
         elif edit == "missing_key":
             del arrays["split"]
+        elif edit == "extra_key":
+            arrays["more"] = np.arange(3)
+        elif edit == "dtype":
+            arrays["target"] = arrays["target"].astype(">i8")  # same values, foreign byte order
         elif edit == "shape":
             arrays["target"] = arrays["target"][:-1]
         elif edit == "label_range":

@@ -45,8 +45,10 @@ FORMAT_VERSION = 1
 SUBSETS = ("train", "test")
 CONTENT_KEYS = ("text", "offsets", "target", "split", "doc_ids", "target_names")
 KEYS = ("format", "sha256", *CONTENT_KEYS)
-_KINDS = {"format": "i", "sha256": "U", "text": "u", "offsets": "i", "target": "i", "split": "u",
-          "doc_ids": "U", "target_names": "U"}
+_DTYPES = {"format": "int64", "sha256": "U", "text": "uint8", "offsets": "int64", "target": "int64",
+           "split": "uint8", "doc_ids": "U", "target_names": "U"}  # "U": native unicode, any width
+_NDIM = {"format": 0, "sha256": 0, "text": 1, "offsets": 1, "target": 1, "split": 1, "doc_ids": 1,
+         "target_names": 1}
 
 
 class RawSubset(NamedTuple):
@@ -126,16 +128,17 @@ def from_arrays(arrays: dict[str, np.ndarray], home: Path) -> RawCorpus:
         return DataError(damaged_message(home, detail))
 
     for key in KEYS:
-        if arrays[key].dtype.kind != _KINDS[key]:
-            raise bad(f"{key} has dtype {arrays[key].dtype}")
-    if arrays["format"].shape != () or int(arrays["format"]) != FORMAT_VERSION:
-        raise bad(f"format {arrays['format']!r}, expected {FORMAT_VERSION}")
+        dtype, want = arrays[key].dtype, _DTYPES[key]
+        if not (dtype.kind == "U" and dtype.isnative if want == "U" else dtype == np.dtype(want)):
+            raise bad(f"{key} has dtype {dtype}")
+        if arrays[key].ndim != _NDIM[key]:
+            raise bad(f"{key} has {arrays[key].ndim} dimensions")
+    if int(arrays["format"]) != FORMAT_VERSION:
+        raise bad(f"format {int(arrays['format'])}, expected {FORMAT_VERSION}")
     n = len(arrays["target"])
-    shapes = {"text": 1, "offsets": 1, "target": 1, "split": 1, "doc_ids": 1, "target_names": 1}
-    if any(arrays[k].ndim != d for k, d in shapes.items()) or len(arrays["offsets"]) != n + 1 \
-            or len(arrays["split"]) != n or len(arrays["doc_ids"]) != n:
+    if len(arrays["offsets"]) != n + 1 or len(arrays["split"]) != n or len(arrays["doc_ids"]) != n:
         raise bad("array shapes disagree")
-    if arrays["sha256"].shape != () or str(arrays["sha256"]) != content_digest(arrays):
+    if str(arrays["sha256"]) != content_digest(arrays):
         raise bad("checksum mismatch")
     try:
         blob = str(memoryview(arrays["text"]), "utf-8", "surrogatepass")
@@ -176,8 +179,11 @@ def _load(path: Path, home: Path) -> RawCorpus:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise DataError(damaged_message(home, "not a regular file"))
         try:
-            with np.load(fh, allow_pickle=False) as npz:
-                if not isinstance(npz, np.lib.npyio.NpzFile) or set(npz.files) != set(KEYS):
+            npz = np.load(fh, allow_pickle=False)  # a .npy gives an array, a pickle raises ValueError
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise DataError(damaged_message(home, "not newsclf's corpus arrays"))
+            with npz:
+                if set(npz.files) != set(KEYS):
                     raise DataError(damaged_message(home, "not newsclf's corpus arrays"))
                 arrays = {key: npz[key] for key in KEYS}
         except DataError:
