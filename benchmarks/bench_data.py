@@ -35,6 +35,9 @@ if step == "import":
 elif step == "load":
     t = time.perf_counter(); sizes = data.load_dataset("seed", home).sizes(); out["load_dataset"] = time.perf_counter() - t
     out["seed sizes"] = "/".join(str(n) for n in sizes.values())
+elif step == "load_sklearn_imported":  # the data work alone: sklearn (~1.5 s of imports) loaded first
+    import sklearn.datasets, sklearn.model_selection, sklearn.feature_extraction.text
+    t = time.perf_counter(); data.load_dataset("seed", home); out["load_dataset_sklearn_imported"] = time.perf_counter() - t
 elif step == "stats":  # cold: no JSON beside the corpus
     for name in os.listdir(home):
         if name.startswith("newsclf_stats_"):
@@ -56,7 +59,7 @@ def _measure(tree: Path, archive: Path) -> dict:
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-data-") as home:
         env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
-        for step in ("import", "load", "stats", "stats_json"):
+        for step in ("import", "load", "load_sklearn_imported", "stats", "stats_json"):
             proc = subprocess.run([sys.executable, "-c", PROBE, home, str(archive), step], cwd=tree, env=env,
                                   capture_output=True, text=True, timeout=600)
             if proc.returncode:

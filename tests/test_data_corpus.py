@@ -16,15 +16,19 @@ from newsclf import data
 from newsclf.commands import data as data_cmd
 
 
+CACHES = sorted([data.CACHE_FILE, data.SKLEARN_CACHE_FILE])
+
+
 def _snapshot(path: Path) -> tuple[bytes, int]:
     return path.read_bytes(), path.stat().st_mtime_ns
 
 
 def _good_home(tmp_path: Path, fixture_data_home: Path) -> Path:
-    """A private data home with a copy (same bytes and mtime) of the fixture cache."""
+    """A private data home with a copy (same bytes and mtime) of the fixture caches (newsclf's and sklearn's)."""
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy2(fixture_data_home / data.CACHE_FILE, home / data.CACHE_FILE)
+    for name in CACHES:
+        shutil.copy2(fixture_data_home / name, home / name)
     return home
 
 
@@ -33,7 +37,7 @@ def test_categories_and_cache_name_match_sklearn(fixture_data_home):
     from sklearn.datasets._base import _pkl_filepath
 
     assert list(data.CATEGORIES) == sorted(data.CATEGORIES) and len(data.CATEGORIES) == 20
-    assert _pkl_filepath(str(fixture_data_home), "20news-bydate.pkz") == str(fixture_data_home / data.CACHE_FILE)
+    assert _pkl_filepath(str(fixture_data_home), "20news-bydate.pkz") == str(fixture_data_home / data.SKLEARN_CACHE_FILE)
     assert data.load_dataset(data_home=fixture_data_home).label_names == list(data.CATEGORIES)
 
 
@@ -104,7 +108,8 @@ def test_bad_import_raises_and_keeps_good_cache(kind, tmp_path, fixture_data_hom
     assert str(err.value).startswith("import:")
     assert not isinstance(err.value, data.DataMissingError)
     assert _snapshot(home / data.CACHE_FILE) == before
-    assert sorted(p.name for p in home.iterdir()) == [data.CACHE_FILE]  # temp dirs cleaned
+    assert _snapshot(home / data.SKLEARN_CACHE_FILE) == _snapshot(fixture_data_home / data.SKLEARN_CACHE_FILE)
+    assert sorted(p.name for p in home.iterdir()) == CACHES  # temp dirs cleaned
 
 
 def test_unsafe_tar_member_is_refused(tmp_path):
@@ -145,7 +150,7 @@ def test_missing_data_names_both_commands(tmp_path, monkeypatch):
 
 def test_corrupt_cache_is_a_data_error(tmp_path):
     (tmp_path / data.CACHE_FILE).write_bytes(b"garbage")
-    with pytest.raises(data.DataError, match="unreadable") as err:
+    with pytest.raises(data.DataError, match="is damaged .*re-import") as err:
         data.load_dataset(data_home=tmp_path)
     assert not isinstance(err.value, data.DataMissingError)
 
@@ -220,7 +225,7 @@ def test_flipped_bytes_are_damage_and_keep_the_good_cache(at, tmp_path, fixture_
     assert err.endswith("download it again") and len(err.splitlines()) == 1
     assert "not the 20news-bydate corpus" not in err and "missing" not in err
     assert _snapshot(home / data.CACHE_FILE) == before
-    assert sorted(p.name for p in home.iterdir()) == [data.CACHE_FILE]
+    assert sorted(p.name for p in home.iterdir()) == CACHES
 
 
 @pytest.mark.parametrize("keep", [0.999, 0.9, 0.3])
@@ -330,17 +335,22 @@ def test_link_member_in_archive_is_refused(kind, tmp_path):
 
 
 def test_cache_equals_sklearn_load_files(tmp_path, fixture_data_home):
-    """The in-memory import writes what sklearn's own load_files would (same order, text, labels)."""
+    """The in-memory import holds (and writes for sklearn) what sklearn's own load_files would."""
     from sklearn.datasets import load_files
 
     from newsclf.data.archive import read_source
-    from newsclf.data.corpus import build_cache
+    from newsclf.data.cache import build_raw, read_cache
+    from newsclf.data.corpus import sklearn_cache
 
     root = make_fixture_tree(tmp_path / "tree")
-    ours = build_cache(read_source(root), tmp_path)
+    raw = build_raw(read_source(root))
+    ours = sklearn_cache(raw, tmp_path)
+    stored = read_cache(fixture_data_home)
     for folder, split in data.SPLIT_FOLDERS.items():
         ref = load_files(str(root / folder), encoding="latin1")
         assert ours[split].data == ref.data and ours[split].target_names == ref.target_names
         assert ours[split].target.dtype == ref.target.dtype and (ours[split].target == ref.target).all()
         assert [f.split("/")[-2:] for f in ours[split].filenames] == [f.split("/")[-2:] for f in ref.filenames]
         assert sorted(ours[split].keys()) == sorted(ref.keys())
+        assert stored.subset(split).texts == ref.data and stored.subset(split).target.tolist() == ref.target.tolist()
+        assert stored.subset(split).doc_ids == [f"{split}/" + "/".join(f.split("/")[-2:]) for f in ref.filenames]

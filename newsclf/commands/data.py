@@ -1,8 +1,10 @@
 """`python -m newsclf data ...`: fetch, import and inspect the 20 Newsgroups corpus.
 
-    data fetch  [--data-home DIR]              download with scikit-learn's fetcher
+    data fetch  [--data-home DIR]              download with scikit-learn's fetcher (in a private temp
+                                               folder), then install it as an import does
     data import PATH [--data-home DIR]         offline import of 20news-bydate.tar.gz or its folder
-                                               (refuses a damaged/incomplete archive; precomputes stats)
+                                               (refuses a damaged/incomplete archive)
+    Both write newsclf's corpus cache (no pickle) and precompute the stats of both protocols.
     data stats  [--json] [--protocol seed|raw] [--top-k K] [--data-home DIR]
 
 Problems the user can fix raise newsclf.data.DataError (cli.main prints them, exit code 2).
@@ -51,9 +53,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from newsclf import data
 
     start = time.perf_counter()
-    path = data.fetch_corpus(args.data_home)
+    path = data.fetch_corpus(args.data_home, progress=_progress)
     print(f"corpus cached in {path} ({time.perf_counter() - start:.1f} s)")
-    _print_sizes(data.load_dataset("seed", args.data_home).sizes())
+    _precompute_and_print(args.data_home)
     return 0
 
 
@@ -63,10 +65,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     path = data.import_archive(args.path, args.data_home, progress=_progress)
     print(f"corpus cached in {path} ({time.perf_counter() - start:.1f} s)")
-    _progress(1.0, "computing the dataset statistics (both protocols) for the dashboard")
-    stats = data.precompute_stats(args.data_home)
-    _print_sizes(stats["seed"].splits)
+    _precompute_and_print(args.data_home)
     return 0
+
+
+def _precompute_and_print(data_home: str | None) -> None:
+    from newsclf import data
+
+    _progress(1.0, "computing the dataset statistics (both protocols) for the dashboard")
+    stats = data.precompute_stats(data_home)
+    _print_sizes(stats["seed"].splits)
 
 
 def _progress(fraction: float, message: str) -> None:

@@ -8,6 +8,9 @@ Protocols (one switch, ``RunConfig.protocol``):
   (``random_state=seed``); the bydate test set is the test set (about 8.6k / 2.1k / 7.1k).
 - ``raw``: headers kept, nothing removed or dropped, same split.
 
+The texts come from newsclf's own corpus cache (newsclf.data.cache: no pickle), and the protocol's
+removal and order are sklearn's ``fetch_20newsgroups`` defaults reproduced exactly (`load_subset`),
+so every document, its text and its position are what sklearn would give.
 Document ids are stable strings ``<train|test>/<class>/<file>`` (e.g. ``train/sci.space/61234``).
 Loaded datasets are cached per process (keyed on the cache file's mtime and size); treat what
 they return as read-only. Loading never downloads: missing data raises DataMissingError.
@@ -24,10 +27,12 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from newsclf.config import PROTOCOLS, resolve_data_home
-from newsclf.data.corpus import CACHE_FILE, SPLIT_FOLDERS, cache_key, register_cache
-from newsclf.data.errors import DataError, DataMissingError, fix_hint, missing_message
+from newsclf.data.cache import RawCorpus, read_cache
+from newsclf.data.corpus import cache_key, register_cache
+from newsclf.data.errors import DataError
 
 REMOVE = {"seed": ("headers", "footers", "quotes"), "raw": ()}
+SKLEARN_SHUFFLE_SEED = 42  # fetch_20newsgroups' default random_state (shuffle=True)
 _WORD_RE = re.compile(r"[a-z]+")
 
 
@@ -39,27 +44,38 @@ class _Subset(NamedTuple):
 
 
 @register_cache
+@functools.lru_cache(maxsize=2)
+def _raw_corpus(home: str, key: tuple[int, int]) -> RawCorpus:
+    """newsclf's verified corpus cache (never sklearn's pickle); `key` ties it to the file's identity."""
+    return read_cache(Path(home))
+
+
+@register_cache
 @functools.lru_cache(maxsize=8)
 def load_subset(home: str, key: tuple[int, int], subset: str, protocol: str) -> _Subset:
-    """One bydate subset through fetch_20newsgroups (never downloads); sklearn's default order."""
-    from sklearn.datasets import fetch_20newsgroups
+    """One bydate subset exactly as ``fetch_20newsgroups(subset=..., remove=REMOVE[protocol])`` returns it.
 
-    try:  # on a corrupt cache sklearn prints a notice, then raises OSError
-        bunch = fetch_20newsgroups(data_home=home, subset=subset, remove=REMOVE[protocol],
-                                   download_if_missing=False)
-    except Exception as exc:
-        if not (Path(home) / CACHE_FILE).is_file():
-            raise DataMissingError(missing_message(home)) from None
-        raise DataError(f"the corpus cache {Path(home) / CACHE_FILE} is unreadable ({exc}). "
-                        f"{fix_hint(Path(home))}") from None
-    doc_ids = [_doc_id(name) for name in bunch.filenames]
-    return _Subset(list(bunch.data), np.asarray(bunch.target, dtype=np.int64), doc_ids, list(bunch.target_names))
+    sklearn 1.9's steps on its cache (latin1 texts in load_files order): strip headers, then footers,
+    then quotes (its public functions, in that order, each on every text), then shuffle with
+    ``check_random_state(42)`` (its default ``shuffle=True, random_state=42``): a RandomState(42)
+    shuffle of ``arange(N)`` indexing texts, targets and file names alike.
+    """
+    raw = _raw_corpus(home, key).subset(subset)
+    texts = raw.texts
+    for part, strip in zip(("headers", "footers", "quotes"), _strippers()):
+        if part in REMOVE[protocol]:
+            texts = [strip(text) for text in texts]
+    order = np.arange(len(raw.target))
+    np.random.RandomState(SKLEARN_SHUFFLE_SEED).shuffle(order)
+    return _Subset([texts[i] for i in order], raw.target[order], [raw.doc_ids[i] for i in order],
+                   list(_raw_corpus(home, key).target_names))
 
 
-def _doc_id(filename: str) -> str:
-    """`.../20news-bydate-train/sci.space/61234` -> `train/sci.space/61234`."""
-    folder, label, name = Path(str(filename)).parts[-3:]
-    return f"{SPLIT_FOLDERS.get(folder, folder)}/{label}/{name}"
+def _strippers():
+    from sklearn.datasets._twenty_newsgroups import (strip_newsgroup_footer, strip_newsgroup_header,
+                                                     strip_newsgroup_quoting)
+
+    return strip_newsgroup_header, strip_newsgroup_footer, strip_newsgroup_quoting
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,7 +1,8 @@
 """Corpus statistics: DatasetStats, compute_stats, precompute_stats, top_words.
 
-Stats are cached in process and as ``<data_home>/newsclf_stats_<protocol>.json``, keyed on the
-corpus cache's identity (mtime_ns, size), top_k and STATS_VERSION: a re-import invalidates them.
+Stats are cached in process and as ``<data_home>/newsclf_stats_<protocol>.json`` (plain JSON,
+read without following a link), keyed on the corpus cache's identity (mtime_ns, size), top_k and
+STATS_VERSION: a re-import invalidates them.
 `newsclf data import` precomputes both protocols, so a cold dashboard reads JSON (milliseconds)
 instead of parsing the corpus (seconds).
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
+import stat
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +25,8 @@ from newsclf.data.corpus import cache_key, register_cache
 from newsclf.data.dataset import Split, check_protocol, load_dataset_keyed, load_subset, content_words
 
 STATS_FILE = "newsclf_stats_{protocol}.json"
-STATS_VERSION = 2
+STATS_VERSION = 3  # 3: keyed on newsclf_corpus.npz (2 was keyed on sklearn's .pkz)
+MAX_STATS_BYTES = 16 << 20
 
 
 @dataclass
@@ -68,11 +72,11 @@ def precompute_stats(data_home: str | os.PathLike | None = None, top_k: int = 10
 @register_cache
 @functools.lru_cache(maxsize=8)
 def _compute_stats(home: str, key: tuple[int, int], protocol: str, top_k: int) -> DatasetStats:
-    from newsclf.store import read_json, write_json_atomic
+    from newsclf.store import write_json_atomic
 
     path = Path(home) / STATS_FILE.format(protocol=protocol)
     stamp = [STATS_VERSION, *key, top_k]
-    cached = read_json(path)
+    cached = _read_json_here(path)
     if isinstance(cached, dict) and cached.get("key") == stamp:
         with contextlib.suppress(TypeError):
             return DatasetStats(**cached["stats"])
@@ -80,6 +84,26 @@ def _compute_stats(home: str, key: tuple[int, int], protocol: str, top_k: int) -
     with contextlib.suppress(OSError):  # a read-only data home still gets its stats
         write_json_atomic(path, {"key": stamp, "stats": stats.to_dict()})
     return stats
+
+
+def _read_json_here(path: Path) -> Any:
+    """JSON of a regular file in the data home, opened without following a link; None if anything is off.
+
+    The data home is untrusted: a link is not followed, a huge file not read, bad JSON ignored
+    (the stats are then recomputed and the file replaced, never written through).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_STATS_BYTES:
+            return None
+        try:
+            return json.loads(fh.read())
+        except (ValueError, OSError):
+            return None
 
 
 def _stats_from_corpus(home: str, key: tuple[int, int], protocol: str, top_k: int) -> DatasetStats:
