@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -178,26 +179,41 @@ class HFEncoder:
 
 
 def _cached(encoder: HFEncoder, texts: Sequence[str]) -> list[list[int]]:
-    """Tokenize once per (tokenizer, max_len, truncation, texts); stored as flat arrays (no pickle)."""
+    """Tokenize once per (tokenizer, max_len, truncation, texts); stored as flat arrays (no pickle).
+
+    The data home may be shared: the cache is read without following links and checked (ids in the
+    vocabulary, one row per text) before use, and written through a private temp file.
+    """
+    from newsclf.runfiles import UnsafeRunFileError, open_inside
+
     digest = hashlib.sha1("\x00".join(texts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     path = Path(encoder.cache_dir) / f"tokens-{encoder.fingerprint()}-{digest}.npz"
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_inside(path.parent, path.name) as fh, np.load(fh, allow_pickle=False) as data:
             flat, offsets = data["ids"], data["offsets"]
-        return [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
-    except (FileNotFoundError, OSError, ValueError, KeyError):
+        if _valid_cache(flat, offsets, len(texts), len(encoder.tokenizer)):
+            return [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+    except (FileNotFoundError, OSError, ValueError, KeyError, UnsafeRunFileError):
         pass
     ids = encoder._encode(texts)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         offsets = np.cumsum([0] + [len(x) for x in ids])
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, ids=np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1])),
-                 offsets=offsets)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp.npz", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, ids=np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1])),
+                     offsets=offsets)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)  # replaces a planted link instead of writing through it
     except OSError:
         pass  # a read-only data home only costs speed
     return ids
+
+
+def _valid_cache(flat: np.ndarray, offsets: np.ndarray, n_texts: int, vocab_size: int) -> bool:
+    return (flat.ndim == 1 and offsets.ndim == 1 and len(offsets) == n_texts + 1 and int(offsets[0]) == 0
+            and int(offsets[-1]) == len(flat) and bool(np.all(np.diff(offsets) >= 0))
+            and (len(flat) == 0 or (int(flat.min()) >= 0 and int(flat.max()) < vocab_size)))
 
 
 # ---- family interface ------------------------------------------------------------------------
