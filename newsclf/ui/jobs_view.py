@@ -6,6 +6,7 @@ asks for one full rerun (which re-creates it without a timer) once they are all 
 """
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -13,12 +14,27 @@ import pandas as pd
 import streamlit as st
 
 from newsclf import jobs, plots, store
+from newsclf.plots.base import neutralise_bidi
 from newsclf.ui.cache import load_metrics, runs_dir
 from newsclf.ui.frame import BLANK, plain
 
 POLL_S = 1.5
 ACTIVE = ("queued", "running")
 _STATE_ICON = {"queued": ":material/hourglass_empty:", "running": ":material/sync:", "finished": ":material/check_circle:", "failed": ":material/cancel:", "cancelled": ":material/block:", "unknown": ":material/help:"}
+
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_log(text: str) -> str:
+    """A log as plain lines: ANSI escape sequences removed, a carriage-return redraw (progress
+    bars) reduced to its last state, other control characters and bidi controls dropped."""
+    lines = []
+    for line in _ANSI.sub("", text or "").split("\n"):
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+        lines.append(neutralise_bidi(_CONTROL.sub("", line.replace("\t", "    "))))
+    return "\n".join(lines)
 
 
 def list_jobs_safe() -> list[jobs.JobInfo]:
@@ -66,9 +82,17 @@ def _render_job(info: jobs.JobInfo, expanded: bool) -> None:
     with st.expander(f"{icon} {info.id} — {plain(info.model)} — {info.state}", expanded=expanded):
         prog = info.progress or {}
         percent = float(prog.get("percent") or (100.0 if info.state == "finished" else 0.0))
-        st.progress(min(max(percent / 100.0, 0.0), 1.0), text=f"{percent:.0f}%")
+        evaluating = info.state == "running" and prog.get("stage") == "evaluating"
+        if evaluating:
+            ev = prog.get("eval") or {}
+            done, total = int(ev.get("overall_done") or 0), int(ev.get("overall_total") or 0)
+            st.progress(min(done / total, 1.0) if total else 0.0,
+                        text=f"Training done · evaluating {plain(ev.get('split', ''))}: "
+                             f"{ev.get('done', 0):,} of {ev.get('total', 0):,} documents")
+        else:
+            st.progress(min(max(percent / 100.0, 0.0), 1.0), text=f"{percent:.0f}%")
         cols = st.columns(4)
-        cols[0].metric("State", info.state)
+        cols[0].metric("State", "evaluating" if evaluating else info.state)
         cols[1].metric("ETA", _fmt_eta(prog.get("eta_s")) if info.state == "running" else BLANK)
         last = prog.get("last_epoch") or {}
         cols[2].metric("Epoch", str(prog.get("epoch") or last.get("epoch") or BLANK))
@@ -84,12 +108,12 @@ def _render_job(info: jobs.JobInfo, expanded: bool) -> None:
         if events:
             st.plotly_chart(plots.plot_live_curves(events), width="stretch", key=f"live-{info.id}")
         try:
-            tail = jobs.tail_log(info.id, 15, runs_dir()) or "(no log yet)"
+            tail = clean_log(jobs.tail_log(info.id, 15, runs_dir())) or "(no log yet)"
         except store.RunNotFoundError as exc:  # e.g. a train.log that is a link: refused, and said so
             tail = f"(log not shown: {exc})"
         except OSError:
             tail = "(no log yet)"
-        st.code(tail, language=None)
+        st.code(tail, language=None, wrap_lines=True)
         if not info.terminal:
             if info.cancel_requested:
                 st.caption("Cancel requested; the job stops at the next step.")
