@@ -7,6 +7,8 @@ draws these frames by importing them, so renaming a column here renames it every
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -36,6 +38,66 @@ _RESULT_OF = {VAL_ACC: "val_acc", TEST_ACC: "test_acc", MACRO_F1: "f1_macro", TR
               LATENCY: "inference_ms_per_doc", PARAMS: "params", TRAINABLE: "trainable_params"}
 
 
+# ---- how a run is named -------------------------------------------------------------------------
+_GENERIC = re.compile(r"^(model|models|best|last|final|output|outputs|checkpoint(-\d+)?|pretrained|hf|weights)$", re.I)
+
+
+def _local_path(pretrained: str) -> bool:
+    """Whether `pretrained` names a folder rather than a hub id ("name" or "org/name")."""
+    return pretrained.startswith(("/", ".", "~")) or pretrained.count("/") > 1 or "\\" in pretrained
+
+
+def saved_model_name(run_dir: Path) -> str | None:
+    """The model's own name from the run's best/config.json (Hugging Face config): its `_name_or_path`
+    when that is a hub id, else `<model_type>-<layers>L-<width>H` (e.g. "bert-6L-384H"); None when
+    there is no such file. Read inside the run without following links; values are not trusted."""
+    cfg = store.run_json(Path(run_dir) / store.BEST, "config.json", None)
+    if not isinstance(cfg, dict):
+        return None
+    for key in ("_name_or_path", "name_or_path"):
+        value = cfg.get(key)
+        if isinstance(value, str) and value and not _local_path(value) and len(value) <= 100:
+            return value.rsplit("/", 1)[-1]
+    kind = cfg.get("model_type")
+    if not isinstance(kind, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", kind):
+        arch = cfg.get("architectures")
+        arch = arch[0] if isinstance(arch, list) and arch and isinstance(arch[0], str) else ""
+        kind = re.sub(r"For[A-Z]\w*$|Model$", "", arch)[:40] or None
+    if kind is None:
+        return None
+    layers = next((cfg[k] for k in ("num_hidden_layers", "n_layers", "num_layers") if isinstance(cfg.get(k), int)), None)
+    width = next((cfg[k] for k in ("hidden_size", "dim", "d_model") if isinstance(cfg.get(k), int)), None)
+    return kind + (f"-{layers}L" if layers else "") + (f"-{width}H" if width else "")
+
+
+def run_detail(run: store.RunInfo) -> str:
+    """The family's short description of the run; a pretrained model given as a local folder is named
+    by the model's own name (saved_model_name), so a folder called "model" does not label the run."""
+    config = run.config
+    pretrained = config.get("pretrained")
+    if uses_field(str(config.get("model", "")), "pretrained") and isinstance(pretrained, str) and pretrained:
+        if _local_path(pretrained) or _GENERIC.match(model_name(pretrained)):
+            own = saved_model_name(run.path)
+            if own:
+                config = {**config, "pretrained": own}
+    return store.describe_config(config)
+
+
+def pretrained_label(run: store.RunInfo) -> str:
+    """The pretrained model's short name, as run_detail names it."""
+    pretrained = str(run.config.get("pretrained", ""))
+    if _local_path(pretrained) or _GENERIC.match(model_name(pretrained)):
+        return saved_model_name(run.path) or model_name(pretrained)
+    return model_name(pretrained)
+
+
+def run_label(run: store.RunInfo, display_name: str | None = None) -> str:
+    """A one-line label: the user's display name (newsclf.manage) or the run id, with run_detail."""
+    if display_name:
+        return f"{display_name} · {run.run_id} ({run_detail(run)})"
+    return f"{run.run_id} ({run_detail(run)})"
+
+
 # ---- one run's stored results -----------------------------------------------------------------
 def split_report(run: store.RunInfo, split: str) -> dict[str, Any]:
     """The run's evaluation report of `split` (per_class, confusion, ...); {} when absent."""
@@ -60,7 +122,7 @@ def comparison_table(runs: Sequence[store.RunInfo]) -> pd.DataFrame:
     rows = []
     for r in runs:
         res = r.results or {}
-        rows.append({RUN: r.run_id, MODEL: store.describe_config(r.config),
+        rows.append({RUN: r.run_id, MODEL: run_detail(r),
                      **{col: res.get(key) for col, key in _RESULT_OF.items()}})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
@@ -73,7 +135,7 @@ def strategies_table(runs: Sequence[store.RunInfo]) -> pd.DataFrame:
             continue
         res = r.results or {}
         params, trainable = res.get("params") or 0, res.get("trainable_params") or 0
-        rows.append({"pretrained": model_name(str(r.config.get("pretrained", ""))),
+        rows.append({"pretrained": pretrained_label(r),
                      "strategy": r.config.get("strategy"), RUN: r.run_id, VAL_ACC: res.get("val_acc"),
                      TEST_ACC: res.get("test_acc"), MACRO_F1: res.get("f1_macro"),
                      TRAIN_S: res.get("train_seconds"), TRAINABLE: trainable,
