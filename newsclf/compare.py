@@ -229,13 +229,96 @@ def cell_from_point(point: dict[str, Any], n_classes: int) -> tuple[int, int] | 
 
 
 # ---- training curves --------------------------------------------------------------------------
+def _start_time(events: Sequence[Mapping[str, Any]]) -> float | None:
+    times = [e.get("time") for e in events if isinstance(e.get("time"), (int, float)) and not isinstance(e.get("time"), bool)]
+    return min(times) if times else None
+
+
+def _with_time(frame: pd.DataFrame, times: list[Any], start: float | None) -> pd.DataFrame:
+    frame["time_s"] = [t - start if isinstance(t, (int, float)) and start is not None else np.nan for t in times]
+    return frame
+
+
 def epoch_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """metrics.jsonl events -> one row per epoch event (epoch, train_loss, val_loss, val_acc, phase)."""
-    rows = [{k: e.get(k) for k in CURVE_COLUMNS} for e in events if e.get("type") == "epoch"]
-    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    """metrics.jsonl events -> one row per epoch event (epoch, train_loss, val_loss, val_acc, phase,
+    step: the last logged step before it, time_s: seconds since the run's first event)."""
+    chosen, steps, last = [], [], None
+    for e in events:
+        if e.get("type") == "step":
+            last = e.get("step")
+        elif e.get("type") == "epoch":
+            chosen.append(e)
+            steps.append(last)
+    rows = [{k: e.get(k) for k in CURVE_COLUMNS} for e in chosen]
+    frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    frame["step"] = steps  # the last optimizer step logged before the epoch ended
+    return _with_time(frame, [e.get("time") for e in chosen], _start_time(events))
 
 
 def step_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """metrics.jsonl events -> one row per logged optimizer step (step, loss)."""
-    rows = [{"step": e.get("step"), "loss": e.get("loss")} for e in events if e.get("type") == "step"]
-    return pd.DataFrame(rows, columns=["step", "loss"])
+    """metrics.jsonl events -> one row per logged optimizer step (step, loss, epoch, time_s)."""
+    chosen = [e for e in events if e.get("type") == "step"]
+    frame = pd.DataFrame([{"step": e.get("step"), "loss": e.get("loss"), "epoch": e.get("epoch")} for e in chosen],
+                         columns=["step", "loss", "epoch"])
+    return _with_time(frame, [e.get("time") for e in chosen], _start_time(events))
+
+
+# ---- per-class metrics, config diff, agreement --------------------------------------------------
+PER_CLASS_COLUMNS = ["class", "precision", "recall", "F1", "support"]
+
+
+def per_class_table(run: store.RunInfo, split: str, other: store.RunInfo | None = None) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support of a run (class names in full); with `other`, its F1
+    and the difference "F1 A - B" as two more columns. Sortable by any column in a display."""
+    rows = split_report(run, split).get("per_class", [])
+    frame = pd.DataFrame([{"class": str(r.get("label")), "precision": r.get("precision"), "recall": r.get("recall"),
+                           "F1": r.get("f1"), "support": r.get("support")} for r in rows], columns=PER_CLASS_COLUMNS)
+    if other is not None and not frame.empty:
+        theirs = {str(r.get("label")): r.get("f1") for r in split_report(other, split).get("per_class", [])}
+        frame["F1 B"] = [theirs.get(c) for c in frame["class"]]
+        frame["F1 A - B"] = [a - b if isinstance(b, (int, float)) and isinstance(a, (int, float)) else None
+                             for a, b in zip(frame["F1"], frame["F1 B"])]
+    return frame
+
+
+def config_diff(a: Mapping[str, Any], b: Mapping[str, Any], only_different: bool = True) -> pd.DataFrame:
+    """Two configs side by side as text (field, A, B), the differing fields first."""
+    keys = sorted(set(a) | set(b), key=lambda k: (a.get(k) == b.get(k), k))
+    rows = [{"field": k, "A": _config_text(a.get(k)), "B": _config_text(b.get(k))} for k in keys
+            if not only_different or a.get(k) != b.get(k)]
+    return pd.DataFrame(rows, columns=["field", "A", "B"])
+
+
+def _config_text(value: Any) -> str:
+    return "–" if value is None or value == "" else str(value)
+
+
+AGREEMENT_CELLS = {("right", "right"): "both right", ("right", "wrong"): "only A right",
+                   ("wrong", "right"): "only B right", ("wrong", "wrong"): "both wrong"}
+
+
+def agreement_frame(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Every document both runs predicted: doc_id, true, A predicted/conf, B predicted/conf and `cell`
+    (both right, only A right, only B right, both wrong) of the 2x2 agreement table."""
+    m = a.merge(b, on="doc_id", suffixes=(" A", " B"))
+    cell = [AGREEMENT_CELLS[("right" if ca else "wrong", "right" if cb else "wrong")]
+            for ca, cb in zip(m["correct A"], m["correct B"])]
+    return pd.DataFrame({"doc_id": m["doc_id"], "true": m["true A"], "A predicted": m["predicted A"],
+                         "A conf": m["confidence A"], "B predicted": m["predicted B"], "B conf": m["confidence B"],
+                         "cell": cell})
+
+
+def agreement_counts(frame: pd.DataFrame) -> np.ndarray:
+    """The 2x2 counts [[both right, only A right], [only B right, both wrong]] (rows: A right / wrong... see AGREEMENT_CELLS)."""
+    counts = frame["cell"].value_counts() if len(frame) else pd.Series(dtype=int)
+    return np.array([[int(counts.get("both right", 0)), int(counts.get("only A right", 0))],
+                     [int(counts.get("only B right", 0)), int(counts.get("both wrong", 0))]])
+
+
+def search_documents(frame: pd.DataFrame, texts: Mapping[str, str], query: str) -> pd.DataFrame:
+    """Rows of `frame` whose document text contains every word of `query` (case-insensitive)."""
+    words = [w.lower() for w in str(query).split() if w.strip()]
+    if not words:
+        return frame
+    keep = [all(w in texts.get(d, "").lower() for w in words) for d in frame["doc_id"]]
+    return frame[keep].reset_index(drop=True)

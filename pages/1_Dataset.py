@@ -8,6 +8,15 @@ from newsclf import data, plots
 from newsclf.config import PROTOCOLS
 from newsclf.ui import cache, frame
 
+
+
+def _number(value) -> str:
+    """Whole numbers with thousands separators, others with one decimal ("96.98296..." -> "97.0")."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return frame.BLANK if value is None else str(value)
+
+
 frame.page_setup("Dataset", ":material/database:")
 st.title("Dataset")
 frame.corpus_or_stop("The corpus is not here yet: download or import it on the Home page.")
@@ -31,11 +40,11 @@ left, mid, right = st.columns(3)
 with left:
     st.caption("Documents per class")
     ccs = stats["class_count_stats"]
-    st.dataframe(pd.DataFrame([{"statistic": k, "value": v} for k, v in ccs.items()]).astype({"value": str}),
+    st.dataframe(pd.DataFrame([{"statistic": k, "value": _number(v)} for k, v in ccs.items()]),
                  hide_index=True, width="stretch")
 with mid:
     st.caption("Words per document (whitespace tokens)")
-    st.dataframe(pd.DataFrame([{"statistic": k, "value": round(float(v), 2)} for k, v in stats["words_per_doc"].items()]),
+    st.dataframe(pd.DataFrame([{"statistic": k, "value": _number(v)} for k, v in stats["words_per_doc"].items()]),
                  hide_index=True, width="stretch")
 with right:
     st.caption(f"Split sizes ({protocol} protocol)")

@@ -105,7 +105,7 @@ def test_results_page_table_csv_and_cell_documents(app_env):
     cell_box = next(s for s in at.selectbox if s.key and s.key.startswith("results.cell."))
     assert cell_box.options
     assert any("documents with true" in m.value for m in at.markdown)
-    at.toggle(key="results.normalise").set_value(True)
+    at.toggle(key="results.counts").set_value(True)
     at.radio(key="results.split").set_value("val")
     at.run()
     assert_ok(at)

@@ -219,3 +219,31 @@ def documents(doc_ids: Sequence[str], protocol: str = "seed") -> dict[str, str]:
         return data.get_documents(doc_ids, protocol, data_home())
     except data.DataError:
         return {}
+
+
+@st.cache_data(max_entries=6, show_spinner="Reading the documents…")
+def _split_texts(home: str, protocol: str, split: str, stamp: int) -> dict[str, str]:
+    part = data.load_dataset(protocol, home).split(split)
+    return dict(zip((str(d) for d in part.doc_ids), part.texts))
+
+
+def split_texts(split: str, protocol: str = "seed") -> dict[str, str]:
+    """{doc_id: text} of a whole split, for text search ({} without a readable corpus)."""
+    home = data_home()
+    if not data.corpus_available(home):
+        return {}
+    try:
+        return _split_texts(str(home), protocol, split, _corpus_stamp(home))
+    except data.DataError:
+        return {}
+
+
+MAX_BATCH_TEXTS = 500
+
+
+def predict_batch(run_id: str, texts: Sequence[str]) -> tuple[list[str], list[list[float]]]:
+    """(class names, probabilities per text) of a run for many texts at once (under the model's lock)."""
+    predictor = get_predictor(run_id)
+    with model_lock(predictor):
+        probs = predictor.predict_proba(list(texts))
+    return list(predictor.label_names), [[float(p) for p in row] for row in probs]

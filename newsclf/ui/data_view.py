@@ -35,7 +35,9 @@ def render_corpus_status() -> bool:
                 try:
                     data.fetch_corpus(home)
                 except data.DataError as exc:
-                    st.error(str(exc))
+                    st.error(f"{plain(exc)}  \nNo internet here? Use the **Import a local archive** tab beside "
+                             "this one: give the path of 20news-bydate.tar.gz on the server, or upload it.",
+                             icon=":material/cloud_off:")
                     return False
             st.cache_data.clear()
             st.rerun()

@@ -14,6 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from newsclf import jobs, plots, store
+from newsclf.config import ConfigError
+from newsclf.errors import UserError
 from newsclf.plots.base import neutralise_bidi
 from newsclf.ui.cache import load_metrics, runs_dir
 from newsclf.ui.frame import BLANK, plain
@@ -114,6 +116,8 @@ def _render_job(info: jobs.JobInfo, expanded: bool) -> None:
         except OSError:
             tail = "(no log yet)"
         st.code(tail, language=None, wrap_lines=True)
+        if info.state in ("failed", "cancelled"):
+            _retry_buttons(info)
         if not info.terminal:
             if info.cancel_requested:
                 st.caption("Cancel requested; the job stops at the next step.")
@@ -125,8 +129,62 @@ def _render_job(info: jobs.JobInfo, expanded: bool) -> None:
                     st.error(f"Could not cancel: {exc}")
 
 
+def _retry_buttons(info: jobs.JobInfo) -> None:
+    """Resume from last/ when the run has one, else restart with the same config (a new run); clone."""
+    c1, c2 = st.columns(2)
+    can_resume = (info.path / store.LAST).is_dir()
+    label = "Resume from the last checkpoint" if can_resume else "Restart with the same config"
+    if c1.button(label, key=f"retry-{info.id}", icon=":material/replay:"):
+        try:
+            if can_resume:
+                new = jobs.resume(info.id, runs_dir())
+            else:
+                new = jobs.submit(_same_config(info), runs_dir(), gpus=info.gpus or None)
+        except (jobs.JobError, ConfigError, UserError, store.RunNotFoundError, OSError, ValueError) as exc:
+            st.error(f"Could not {'resume' if can_resume else 'restart'}: {plain(exc)}")
+        else:
+            st.toast(f"{'Resumed' if can_resume else 'Restarted as'} {new.id}")
+            st.rerun(scope="app")
+    if c2.button("Clone config into the form", key=f"clone-{info.id}", icon=":material/content_copy:"):
+        config = files_config(info)
+        if config:
+            st.session_state["train.clone"] = config
+            st.session_state["train.clone_n"] = int(st.session_state.get("train.clone_n", 0)) + 1
+            st.rerun(scope="app")
+
+
+def files_config(info: jobs.JobInfo) -> dict[str, Any]:
+    from newsclf.prepare import stored_config
+
+    try:
+        return stored_config(info.path).to_dict()
+    except (UserError, OSError):
+        return {}
+
+
+def _same_config(info: jobs.JobInfo):
+    """The run's validated config, with the installation's own data home (never the one a run names)."""
+    import dataclasses
+
+    from newsclf.prepare import stored_config
+
+    return dataclasses.replace(stored_config(info.path), data_home="")
+
+
+def _toast_transitions(infos: list[jobs.JobInfo]) -> None:
+    """A toast when a job this session saw queued or running has finished, failed or been cancelled."""
+    seen = st.session_state.setdefault("jobs.last_states", {})
+    for info in infos:
+        before = seen.get(info.id)
+        if before in ACTIVE and info.terminal:
+            icon = {"finished": ":material/check_circle:", "failed": ":material/error:"}.get(info.state, ":material/block:")
+            st.toast(f"Job {info.id} {info.state}", icon=icon)
+        seen[info.id] = info.state
+
+
 def _panel_body(limit: int, was_polling: bool) -> None:
     infos = list_jobs_safe()
+    _toast_transitions(infos)
     if not infos:
         st.info("No jobs yet: fill in the form and press **Start**.")
     for i, info in enumerate(infos[:limit]):
