@@ -47,10 +47,12 @@ def _local_path(pretrained: str) -> bool:
     return pretrained.startswith(("/", ".", "~")) or pretrained.count("/") > 1 or "\\" in pretrained
 
 
-def saved_model_name(run_dir: Path) -> str | None:
+def saved_model_name(run_dir: Path | None) -> str | None:
     """The model's own name from the run's best/config.json (Hugging Face config): its `_name_or_path`
     when that is a hub id, else `<model_type>-<layers>L-<width>H` (e.g. "bert-6L-384H"); None when
     there is no such file. Read inside the run without following links; values are not trusted."""
+    if run_dir is None:
+        return None
     cfg = store.run_json(Path(run_dir) / store.BEST, "config.json", None)
     if not isinstance(cfg, dict):
         return None
