@@ -77,15 +77,17 @@ sample_label = c1.selectbox("Class", labels, key="dataset.sample_class")
 split = c2.selectbox("Split", ["train", "val", "test"], key="dataset.sample_split")
 n = c3.number_input("How many", min_value=1, max_value=20, value=3, key="dataset.sample_n")
 if "dataset.seed" not in st.session_state:
-    st.session_state["dataset.seed"] = 0
-if st.button("Show others", key="dataset.reshuffle"):
+    st.session_state["dataset.seed"] = -1  # nothing shown yet: the first visit does not load the whole corpus
+shown = st.session_state["dataset.seed"] >= 0
+if st.button("Show others" if shown else "Show documents", key="dataset.reshuffle"):
     st.session_state["dataset.seed"] += 1
-try:
-    docs = data.sample_documents(sample_label, int(n), split, protocol, cache.data_home(),
-                                 seed=st.session_state["dataset.seed"])
-except data.DataError as exc:
-    st.error(frame.plain(exc))
-    docs = []
+docs = []
+if st.session_state["dataset.seed"] >= 0:
+    try:
+        docs = data.sample_documents(sample_label, int(n), split, protocol, cache.data_home(),
+                                     seed=st.session_state["dataset.seed"])
+    except data.DataError as exc:
+        st.error(frame.plain(exc))
 for doc in docs:
     with st.expander(f"{frame.plain(doc.doc_id)} — {frame.plain(doc.label)}", expanded=len(docs) == 1):
         frame.show_document(doc.text, height=240)

@@ -89,6 +89,7 @@ def test_dataset_page_tables_and_samples(app_env):
     split_table = at.dataframe[2].value
     assert dict(zip(split_table["split"], split_table["documents"])) == {"train": 176, "val": 44, "test": 110}
     at.selectbox(key="dataset.sample_class").set_value("sci.space")
+    at.button(key="dataset.reshuffle").click()  # samples load the corpus: on demand, not on the first visit
     at.run()
     assert any(plain("sci.space") in e.label for e in at.expander)  # labels are markdown: escaped plain text
     at.radio(key="dataset.protocol").set_value("raw")

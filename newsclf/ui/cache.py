@@ -181,10 +181,28 @@ def corpus_stats(protocol: str) -> dict[str, Any]:
     return _stats(str(home), protocol, _corpus_stamp(home))
 
 
+LENGTHS_FILE = "newsclf_lengths_{protocol}.json"  # beside the corpus cache: measured once per corpus
+
+
 @st.cache_data(max_entries=4, show_spinner="Measuring document lengths…")
 def _lengths(home: str, protocol: str, stamp: int) -> dict[str, list[int]]:
+    """Words per document per split: from LENGTHS_FILE when it belongs to this corpus cache (its
+    values are checked: the data home is a shared place), else measured and written there."""
+    path = Path(home) / LENGTHS_FILE.format(protocol=protocol)
+    cached = store.read_json(path) if not path.is_symlink() else None
+    if isinstance(cached, dict) and cached.get("stamp") == stamp and isinstance(cached.get("lengths"), dict):
+        lengths = cached["lengths"]
+        if set(lengths) == {"train", "val", "test"} and all(
+                isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in v)
+                for v in lengths.values()):
+            return lengths
     ds = data.load_dataset(protocol, home)
-    return {name: [len(t.split()) for t in ds.split(name).texts] for name in ("train", "val", "test")}
+    lengths = {name: [len(t.split()) for t in ds.split(name).texts] for name in ("train", "val", "test")}
+    try:
+        store.write_json_atomic(path, {"stamp": stamp, "lengths": lengths})
+    except OSError:
+        pass  # a read-only data home: measured again next time the server starts
+    return lengths
 
 
 def doc_lengths(protocol: str) -> dict[str, list[int]]:

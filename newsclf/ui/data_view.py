@@ -63,6 +63,10 @@ def _import(path: str, upload) -> None:
         return
     progress(1.0, "computing the corpus statistics (once, for the Dataset page)")
     data.precompute_stats(data_home())
+    from newsclf.ui.cache import doc_lengths
+
+    for protocol in ("seed", "raw"):
+        doc_lengths(protocol)  # measured now and kept beside the corpus: the Dataset page opens fast
     st.cache_data.clear()
     st.success("Imported.")
     st.rerun()
