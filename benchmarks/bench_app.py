@@ -146,7 +146,7 @@ def _idle(page, title: str, timeout_ms: int = 120_000) -> None:
     page.wait_for_selector('[data-testid="stSpinner"]', state="detached", timeout=timeout_ms)
 
 
-def bench_browser(repeats: int) -> dict[str, tuple[float, float]]:
+def bench_browser(repeats: int, work: Path) -> dict[str, tuple[float, float]]:
     """(cold s, warm median s) of navigation to idle per page, on a freshly started server."""
     from playwright.sync_api import sync_playwright
 
@@ -156,7 +156,8 @@ def bench_browser(repeats: int) -> dict[str, tuple[float, float]]:
 
     doc_lengths("seed")  # what a dashboard import leaves beside the corpus (the CLI import leaves the statistics)
     env = {k: os.environ[k] for k in ("NEWSCLF_RUNS_DIR", "NEWSCLF_DATA_HOME", "NEWSCLF_GPUS")}
-    proc, url = start_server(env, ROOT / "benchmarks" / "_work" / "streamlit_bench.log")
+    work.mkdir(parents=True, exist_ok=True)
+    proc, url = start_server(env, work / "streamlit_bench.log")
     out: dict[str, tuple[float, float]] = {}
     try:
         with sync_playwright() as p:
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runs on disk: {len(store.list_runs(runs_dir))} ({runs_dir}); cpu cores: {os.cpu_count()}; "
           f"load average: {os.getloadavg()[0]:.2f}")
     if not args.skip_pages:
-        nav = bench_browser(args.repeats)
+        nav = bench_browser(args.repeats, args.work)
         print(f"\nload average after the browser run: {os.getloadavg()[0]:.2f}")
         print("\n| page | navigation to idle, cold server s | navigation to idle, warm s (median) |\n|---|---|---|")
         for page, (cold, warm) in nav.items():

@@ -52,7 +52,7 @@ def evaluate_run(run_dir: Path, device: str = "cpu", train_seconds: float | None
     results: dict[str, Any] = {"model": cfg.model, "run_id": run_dir.name, "protocol": cfg.protocol}
     sync = cuda_sync(device) or (lambda: None)
     batched_ms = 0.0
-    meter = _EvalMeter(on_progress, [data.val.texts, data.test.texts])
+    meter = _EvalMeter(on_progress, [data.val.texts, data.test.texts], max_chars=8 * int(cfg.max_len or 0) or None)
     for split in ("val", "test"):  # val first: it also warms the model up for the timed test pass
         part = getattr(data, split)
         sync()
@@ -87,14 +87,23 @@ def evaluate_run(run_dir: Path, device: str = "cpu", train_seconds: float | None
 
 
 class _EvalMeter:
-    """Scores a split in length-sorted chunks and reports progress; ETA from characters scored."""
+    """Scores a split in length-sorted chunks and reports progress.
 
-    def __init__(self, sink: ProgressSink | None, splits: Sequence[Sequence[str]]):
+    The ETA comes from the cost scored so far, a document costing its characters up to `max_chars`
+    (a model reading at most max_len tokens pays nothing for the rest) plus a fixed overhead."""
+
+    OVERHEAD_CHARS = 200
+
+    def __init__(self, sink: ProgressSink | None, splits: Sequence[Sequence[str]], max_chars: int | None = None):
         self.sink = sink
+        self.max_chars = max_chars
         self.total_docs = sum(len(texts) for texts in splits)
-        self.total_chars = sum(len(t) for texts in splits for t in texts) or 1
+        self.total_chars = sum(self.cost(t) for texts in splits for t in texts) or 1
         self.docs = self.chars = 0
         self.started = time.perf_counter()
+
+    def cost(self, text: str) -> int:
+        return min(len(text), self.max_chars or len(text)) + self.OVERHEAD_CHARS
 
     def emit(self, split: str, done: int, total: int) -> None:
         if self.sink is None:
@@ -123,7 +132,7 @@ class _EvalMeter:
                 out = np.zeros((n, probs.shape[1]), dtype=probs.dtype)
             out[idx] = probs
             self.docs += len(chunk)
-            self.chars += sum(len(t) for t in chunk)
+            self.chars += sum(self.cost(t) for t in chunk)
             self.emit(split, min(start + size, n), n)
         return out
 
