@@ -57,7 +57,7 @@ for col, (metric, curves, title, empty) in zip(st.columns(len(charts)), charts):
 
 # ---- confusion matrix ----------------------------------------------------------------------------
 st.subheader("Confusion matrix")
-c1, c2, c3, c4 = st.columns([3, 3, 1, 1])
+c1, c2, c3, c4 = st.columns([3, 3, 1.2, 1.2])
 cm_run = c1.selectbox("Run", chosen, format_func=lambda i: names[i], key="results.cm_run")
 other_choices = [None, *[i for i in chosen if i != cm_run]]
 cm_other = c2.selectbox("Difference with (A - B)", other_choices, key="results.cm_other",

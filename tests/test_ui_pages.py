@@ -229,3 +229,16 @@ def test_offline_download_error_points_to_the_import_tab(empty_env, monkeypatch)
     at.button(key="data.fetch").click().run()
     assert not at.exception
     assert any("no network" in e.value and "Import a local archive" in e.value for e in at.error)
+
+
+def test_archived_runs_leave_the_leaderboard_and_pickers_until_asked_for(app_env):
+    from newsclf import manage
+
+    tfidf = next(p for p in app_env["runs_dir"].iterdir() if p.name.endswith("-tfidf"))
+    manage.archive(tfidf.name, app_env["runs_dir"])
+    at = run_page("app.py")
+    assert len(at.dataframe[0].value) == 2
+    at = run_page("pages/3_Results.py")
+    assert not any(o.startswith(tfidf.name) for o in at.multiselect(key="results.runs").options)
+    at.checkbox(key="frame.show_archived").check().run()
+    assert any(o.startswith(tfidf.name) for o in at.multiselect(key="results.runs").options)
