@@ -77,3 +77,27 @@ def test_live_panel_shows_evaluation_not_a_stuck_bar_and_a_clean_log(app_env):
     code = at.code[0]
     assert "\x1b" not in code.value and "ERROR something" in code.value and long in code.value
     assert code.proto.wrap_lines
+
+
+def test_cli_progress_bar_switches_to_evaluation(monkeypatch):
+    import io
+    import sys
+
+    from newsclf.commands import train
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    on_event = train._progress_printer()
+    on_event({"type": "start", "total_steps": 2})
+    on_event({"type": "step", "step": 2, "epoch": 1, "loss": 0.5})
+    on_event({"type": "eval", "split": "val", "done": 10, "total": 20, "overall_done": 10, "overall_total": 50,
+              "eta_s": 3.0})
+    on_event({"type": "eval", "split": "test", "done": 30, "total": 30, "overall_done": 50, "overall_total": 50,
+              "eta_s": 0.0})
+    on_event({"type": "done"})
+    out = err.getvalue()
+    assert "evaluating" in out and "50/50" in out and "split=test" in out
