@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from newsclf import compare, jobs
+from newsclf import compare, jobs, manage
 from newsclf.config import PRESETS, ConfigError, RunConfig
 from newsclf.ui import cache, frame, jobs_view
 from newsclf.ui.data_view import render_corpus_status
@@ -45,7 +45,7 @@ if not have_data:
     st.caption("Get the corpus first (above).")
 
 st.subheader("Leaderboard")
-runs = cache.finished()
+runs = manage.visible(cache.finished())  # archived runs stay off the leaderboard
 if runs:
     table = compare.comparison_table(runs).sort_values(compare.TEST_ACC, ascending=False)
     st.dataframe(table, hide_index=True, width="stretch",

@@ -1,6 +1,8 @@
-"""Dashboard speed: page render time with 10 runs on disk, and pasted-text prediction on this CPU.
+"""Dashboard speed: navigation-to-idle per page in Chromium, page render time (AppTest) with 10 runs on
+disk, and pasted-text prediction on this CPU.
 
     python benchmarks/bench_app.py --source-runs DIR [--data-home data] [--work benchmarks/_work/app]
+    python benchmarks/bench_app.py --source-runs DIR --browser-only     # only the Chromium timings
 
 `--source-runs` must hold at least one finished real tfidf run and one finished BiLSTM run trained
 on the real corpus (e.g. `python -m newsclf train --model tfidf --runs-dir DIR` and the
@@ -13,6 +15,13 @@ on the real corpus (e.g. `python -m newsclf train --model tfidf --runs-dir DIR` 
   a run dir whose config/labels/status/results/predictions are those of a real run (speed does
   not depend on weight values; its accuracies are a copy and meaningless);
 - copies of the tfidf run (new ids) until there are 10.
+
+Navigation to idle (what a user waits for): `streamlit run app.py` headless on localhost, Debian
+Chromium through Playwright; the time from `page.goto(URL/Page)` until the page's title heading is
+shown, the script run is over (`data-test-script-state="notRunning"`) and no spinner is left.
+"cold" = the first navigation on a freshly started server (Dataset first: its statistics come from
+the JSON written at import); "warm" = the median of `--repeats` navigations after one visit to every
+page. Each navigation is a new browser session, as a reload or a shared link is.
 
 Page render time: Streamlit's AppTest runs each page script against that runs dir and the real
 corpus (warm-up run first, then the median of `--repeats` runs). That is the server-side script
@@ -127,6 +136,51 @@ def bench_pages(repeats: int) -> dict[str, tuple[float, float]]:
     return out
 
 
+BROWSER_PAGES = {"Dataset": "Dataset", "": "newsclf — 20 Newsgroups classifiers", "Train": "Train",
+                 "Results": "Results", "Playground": "Playground", "Errors": "Errors"}
+
+
+def _idle(page, title: str, timeout_ms: int = 120_000) -> None:
+    page.get_by_role("heading", name=title).first.wait_for(timeout=timeout_ms)
+    page.wait_for_selector('[data-test-script-state="notRunning"]', state="attached", timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stSpinner"]', state="detached", timeout=timeout_ms)
+
+
+def bench_browser(repeats: int, work: Path) -> dict[str, tuple[float, float]]:
+    """(cold s, warm median s) of navigation to idle per page, on a freshly started server."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers.app import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
+
+    from newsclf.ui.cache import doc_lengths
+
+    doc_lengths("seed")  # what a dashboard import leaves beside the corpus (the CLI import leaves the statistics)
+    env = {k: os.environ[k] for k in ("NEWSCLF_RUNS_DIR", "NEWSCLF_DATA_HOME", "NEWSCLF_GPUS")}
+    work.mkdir(parents=True, exist_ok=True)
+    proc, url = start_server(env, work / "streamlit_bench.log")
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+            def navigate(path: str) -> float:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                start = time.perf_counter()
+                page.goto(f"{url}/{path}")
+                _idle(page, BROWSER_PAGES[path])
+                seconds = time.perf_counter() - start
+                page.close()
+                return seconds
+
+            cold = {path: navigate(path) for path in BROWSER_PAGES}  # Dataset first: the cold visit
+            for path in BROWSER_PAGES:
+                out[path or "Home"] = (cold[path], statistics.median(navigate(path) for _ in range(repeats)))
+            browser.close()
+    finally:
+        stop_server(proc)
+    return out
+
+
 def bench_predict(runs_dir: Path, repeats: int) -> dict[str, float]:
     """Median seconds of predict_proba([PASTE]) per model kind, and of tfidf + bilstm together."""
     from newsclf import store
@@ -166,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-threads", type=int, default=-1, help="torch.set_num_threads for the prediction "
                         "timings (-1: what the app uses, newsclf.ui.cache.ui_torch_threads(); 0: torch's default)")
     parser.add_argument("--skip-pages", action="store_true", help="only time the predictions")
+    parser.add_argument("--browser-only", action="store_true", help="only the Chromium navigation timings")
     args = parser.parse_args(argv)
     runs_dir = build_runs(args.source_runs, args.work)
     os.environ.update(NEWSCLF_RUNS_DIR=str(runs_dir), NEWSCLF_DATA_HOME=str(Path(args.data_home).resolve()),
@@ -176,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runs on disk: {len(store.list_runs(runs_dir))} ({runs_dir}); cpu cores: {os.cpu_count()}; "
           f"load average: {os.getloadavg()[0]:.2f}")
     if not args.skip_pages:
+        nav = bench_browser(args.repeats, args.work)
+        print(f"\nload average after the browser run: {os.getloadavg()[0]:.2f}")
+        print("\n| page | navigation to idle, cold server s | navigation to idle, warm s (median) |\n|---|---|---|")
+        for page, (cold, warm) in nav.items():
+            print(f"| {page} | {cold:.2f} | {warm:.2f} |")
+        if args.browser_only:
+            return 0
         pages = bench_pages(args.repeats)
         print("\n| page | first render (cold caches) s | render after warm-up s (median) |\n|---|---|---|")
         for path, (first, warm) in pages.items():

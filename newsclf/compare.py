@@ -7,6 +7,8 @@ draws these frames by importing them, so renaming a column here renames it every
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -36,6 +38,68 @@ _RESULT_OF = {VAL_ACC: "val_acc", TEST_ACC: "test_acc", MACRO_F1: "f1_macro", TR
               LATENCY: "inference_ms_per_doc", PARAMS: "params", TRAINABLE: "trainable_params"}
 
 
+# ---- how a run is named -------------------------------------------------------------------------
+_GENERIC = re.compile(r"^(model|models|best|last|final|output|outputs|checkpoint(-\d+)?|pretrained|hf|weights)$", re.I)
+
+
+def _local_path(pretrained: str) -> bool:
+    """Whether `pretrained` names a folder rather than a hub id ("name" or "org/name")."""
+    return pretrained.startswith(("/", ".", "~")) or pretrained.count("/") > 1 or "\\" in pretrained
+
+
+def saved_model_name(run_dir: Path | None) -> str | None:
+    """The model's own name from the run's best/config.json (Hugging Face config): its `_name_or_path`
+    when that is a hub id, else `<model_type>-<layers>L-<width>H` (e.g. "bert-6L-384H"); None when
+    there is no such file. Read inside the run without following links; values are not trusted."""
+    if run_dir is None:
+        return None
+    cfg = store.run_json(Path(run_dir) / store.BEST, "config.json", None)
+    if not isinstance(cfg, dict):
+        return None
+    for key in ("_name_or_path", "name_or_path"):
+        value = cfg.get(key)
+        if isinstance(value, str) and value and not _local_path(value) and len(value) <= 100:
+            return value.rsplit("/", 1)[-1]
+    kind = cfg.get("model_type")
+    if not isinstance(kind, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", kind):
+        arch = cfg.get("architectures")
+        arch = arch[0] if isinstance(arch, list) and arch and isinstance(arch[0], str) else ""
+        kind = re.sub(r"For[A-Z]\w*$|Model$", "", arch)[:40] or None
+    if kind is None:
+        return None
+    layers = next((cfg[k] for k in ("num_hidden_layers", "n_layers", "num_layers") if isinstance(cfg.get(k), int)), None)
+    width = next((cfg[k] for k in ("hidden_size", "dim", "d_model") if isinstance(cfg.get(k), int)), None)
+    return kind + (f"-{layers}L" if layers else "") + (f"-{width}H" if width else "")
+
+
+def run_detail(run: store.RunInfo) -> str:
+    """The family's short description of the run; a pretrained model given as a local folder is named
+    by the model's own name (saved_model_name), so a folder called "model" does not label the run."""
+    config = run.config
+    pretrained = config.get("pretrained")
+    if uses_field(str(config.get("model", "")), "pretrained") and isinstance(pretrained, str) and pretrained:
+        if _local_path(pretrained) or _GENERIC.match(model_name(pretrained)):
+            own = saved_model_name(run.path)
+            if own:
+                config = {**config, "pretrained": own}
+    return store.describe_config(config)
+
+
+def pretrained_label(run: store.RunInfo) -> str:
+    """The pretrained model's short name, as run_detail names it."""
+    pretrained = str(run.config.get("pretrained", ""))
+    if _local_path(pretrained) or _GENERIC.match(model_name(pretrained)):
+        return saved_model_name(run.path) or model_name(pretrained)
+    return model_name(pretrained)
+
+
+def run_label(run: store.RunInfo, display_name: str | None = None) -> str:
+    """A one-line label: the user's display name (newsclf.manage) or the run id, with run_detail."""
+    if display_name:
+        return f"{display_name} · {run.run_id} ({run_detail(run)})"
+    return f"{run.run_id} ({run_detail(run)})"
+
+
 # ---- one run's stored results -----------------------------------------------------------------
 def split_report(run: store.RunInfo, split: str) -> dict[str, Any]:
     """The run's evaluation report of `split` (per_class, confusion, ...); {} when absent."""
@@ -60,7 +124,7 @@ def comparison_table(runs: Sequence[store.RunInfo]) -> pd.DataFrame:
     rows = []
     for r in runs:
         res = r.results or {}
-        rows.append({RUN: r.run_id, MODEL: store.describe_config(r.config),
+        rows.append({RUN: r.run_id, MODEL: run_detail(r),
                      **{col: res.get(key) for col, key in _RESULT_OF.items()}})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
@@ -73,7 +137,7 @@ def strategies_table(runs: Sequence[store.RunInfo]) -> pd.DataFrame:
             continue
         res = r.results or {}
         params, trainable = res.get("params") or 0, res.get("trainable_params") or 0
-        rows.append({"pretrained": model_name(str(r.config.get("pretrained", ""))),
+        rows.append({"pretrained": pretrained_label(r),
                      "strategy": r.config.get("strategy"), RUN: r.run_id, VAL_ACC: res.get("val_acc"),
                      TEST_ACC: res.get("test_acc"), MACRO_F1: res.get("f1_macro"),
                      TRAIN_S: res.get("train_seconds"), TRAINABLE: trainable,
@@ -167,13 +231,96 @@ def cell_from_point(point: dict[str, Any], n_classes: int) -> tuple[int, int] | 
 
 
 # ---- training curves --------------------------------------------------------------------------
+def _start_time(events: Sequence[Mapping[str, Any]]) -> float | None:
+    times = [e.get("time") for e in events if isinstance(e.get("time"), (int, float)) and not isinstance(e.get("time"), bool)]
+    return min(times) if times else None
+
+
+def _with_time(frame: pd.DataFrame, times: list[Any], start: float | None) -> pd.DataFrame:
+    frame["time_s"] = [t - start if isinstance(t, (int, float)) and start is not None else np.nan for t in times]
+    return frame
+
+
 def epoch_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """metrics.jsonl events -> one row per epoch event (epoch, train_loss, val_loss, val_acc, phase)."""
-    rows = [{k: e.get(k) for k in CURVE_COLUMNS} for e in events if e.get("type") == "epoch"]
-    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    """metrics.jsonl events -> one row per epoch event (epoch, train_loss, val_loss, val_acc, phase,
+    step: the last logged step before it, time_s: seconds since the run's first event)."""
+    chosen, steps, last = [], [], None
+    for e in events:
+        if e.get("type") == "step":
+            last = e.get("step")
+        elif e.get("type") == "epoch":
+            chosen.append(e)
+            steps.append(last)
+    rows = [{k: e.get(k) for k in CURVE_COLUMNS} for e in chosen]
+    frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    frame["step"] = steps  # the last optimizer step logged before the epoch ended
+    return _with_time(frame, [e.get("time") for e in chosen], _start_time(events))
 
 
 def step_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """metrics.jsonl events -> one row per logged optimizer step (step, loss)."""
-    rows = [{"step": e.get("step"), "loss": e.get("loss")} for e in events if e.get("type") == "step"]
-    return pd.DataFrame(rows, columns=["step", "loss"])
+    """metrics.jsonl events -> one row per logged optimizer step (step, loss, epoch, time_s)."""
+    chosen = [e for e in events if e.get("type") == "step"]
+    frame = pd.DataFrame([{"step": e.get("step"), "loss": e.get("loss"), "epoch": e.get("epoch")} for e in chosen],
+                         columns=["step", "loss", "epoch"])
+    return _with_time(frame, [e.get("time") for e in chosen], _start_time(events))
+
+
+# ---- per-class metrics, config diff, agreement --------------------------------------------------
+PER_CLASS_COLUMNS = ["class", "precision", "recall", "F1", "support"]
+
+
+def per_class_table(run: store.RunInfo, split: str, other: store.RunInfo | None = None) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support of a run (class names in full); with `other`, its F1
+    and the difference "F1 A - B" as two more columns. Sortable by any column in a display."""
+    rows = split_report(run, split).get("per_class", [])
+    frame = pd.DataFrame([{"class": str(r.get("label")), "precision": r.get("precision"), "recall": r.get("recall"),
+                           "F1": r.get("f1"), "support": r.get("support")} for r in rows], columns=PER_CLASS_COLUMNS)
+    if other is not None and not frame.empty:
+        theirs = {str(r.get("label")): r.get("f1") for r in split_report(other, split).get("per_class", [])}
+        frame["F1 B"] = [theirs.get(c) for c in frame["class"]]
+        frame["F1 A - B"] = [a - b if isinstance(b, (int, float)) and isinstance(a, (int, float)) else None
+                             for a, b in zip(frame["F1"], frame["F1 B"])]
+    return frame
+
+
+def config_diff(a: Mapping[str, Any], b: Mapping[str, Any], only_different: bool = True) -> pd.DataFrame:
+    """Two configs side by side as text (field, A, B), the differing fields first."""
+    keys = sorted(set(a) | set(b), key=lambda k: (a.get(k) == b.get(k), k))
+    rows = [{"field": k, "A": _config_text(a.get(k)), "B": _config_text(b.get(k))} for k in keys
+            if not only_different or a.get(k) != b.get(k)]
+    return pd.DataFrame(rows, columns=["field", "A", "B"])
+
+
+def _config_text(value: Any) -> str:
+    return "–" if value is None or value == "" else str(value)
+
+
+AGREEMENT_CELLS = {("right", "right"): "both right", ("right", "wrong"): "only A right",
+                   ("wrong", "right"): "only B right", ("wrong", "wrong"): "both wrong"}
+
+
+def agreement_frame(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Every document both runs predicted: doc_id, true, A predicted/conf, B predicted/conf and `cell`
+    (both right, only A right, only B right, both wrong) of the 2x2 agreement table."""
+    m = a.merge(b, on="doc_id", suffixes=(" A", " B"))
+    cell = [AGREEMENT_CELLS[("right" if ca else "wrong", "right" if cb else "wrong")]
+            for ca, cb in zip(m["correct A"], m["correct B"])]
+    return pd.DataFrame({"doc_id": m["doc_id"], "true": m["true A"], "A predicted": m["predicted A"],
+                         "A conf": m["confidence A"], "B predicted": m["predicted B"], "B conf": m["confidence B"],
+                         "cell": cell})
+
+
+def agreement_counts(frame: pd.DataFrame) -> np.ndarray:
+    """The 2x2 counts [[both right, only A right], [only B right, both wrong]] (rows: A right / wrong... see AGREEMENT_CELLS)."""
+    counts = frame["cell"].value_counts() if len(frame) else pd.Series(dtype=int)
+    return np.array([[int(counts.get("both right", 0)), int(counts.get("only A right", 0))],
+                     [int(counts.get("only B right", 0)), int(counts.get("both wrong", 0))]])
+
+
+def search_documents(frame: pd.DataFrame, texts: Mapping[str, str], query: str) -> pd.DataFrame:
+    """Rows of `frame` whose document text contains every word of `query` (case-insensitive)."""
+    words = [w.lower() for w in str(query).split() if w.strip()]
+    if not words:
+        return frame
+    keep = [all(w in texts.get(d, "").lower() for w in words) for d in frame["doc_id"]]
+    return frame[keep].reset_index(drop=True)

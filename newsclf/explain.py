@@ -239,17 +239,29 @@ def _record(predictor: Predictor, text: str, method: str, target: int, probs: np
 
 # ---- exact contributions (linear models) -------------------------------------------------------
 def _explain_contributions(predictor: Predictor, text: str, target: int | None) -> Attribution:
-    from newsclf.models.tfidf import token_contributions
+    """Contrastive exact contributions: class `target`'s score minus its strongest rival's.
+
+    Word scores + unaligned + f_baseline (the bias difference) == f_input (the decision difference).
+    """
+    from newsclf.models.tfidf import contrast_class, token_contributions
 
     model = predictor.model
     decision = model.decision_function([text])[0]
     probs = predictor.predict_proba([text])[0]
     target = int(np.argmax(decision)) if target is None else target
-    spans, scores, unaligned, bias = token_contributions(model, text, target)
+    versus = contrast_class(decision, target)
+    spans, scores, unaligned, bias = token_contributions(model, text, target, versus)
     everything = [(0, len(text))]
+    gap = float(decision[target] - (decision[versus] if versus is not None else 0.0))
     rec = _record(predictor, text, "contributions", target, probs, spans, scores, everything,
-                  f_input=float(decision[target]), f_baseline=bias)
+                  f_input=gap, f_baseline=bias)
     rec.unaligned += unaligned
+    names = predictor.label_names
+    if versus is not None:
+        rival = "the runner-up" if target == int(np.argmax(decision)) else "the predicted class"
+        rec.notes.append(f"contrastive: scores are {names[target]} minus {names[versus]} ({rival}); positive words "
+                         f"favour {names[target]}, negative words favour {names[versus]}; they and the bias "
+                         f"difference add up to the decision-score difference {gap:.4g}")
     if not spans and not unaligned:
         rec.notes.append("no word of this text is in the model's vocabulary: only the bias decides")
     return rec

@@ -63,7 +63,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, on_event: EventSink
         results = None
         if main:
             results = evaluate_run(run_dir, device=str(device), train_seconds=train_seconds, params=params,
-                                   data=data, data_home=cfg.data_home or None)
+                                   data=data, data_home=cfg.data_home or None, on_progress=sink)
             sink({"type": "done", "test_acc": results["test_acc"], "val_acc": results["val_acc"], "time": time.time()})
             store.update_status(run_dir, state="finished", ended=time.time())
             log.info("finished: val acc %.4f, test acc %.4f -> %s", results["val_acc"], results["test_acc"], run_dir)

@@ -8,6 +8,15 @@ from newsclf import data, plots
 from newsclf.config import PROTOCOLS
 from newsclf.ui import cache, frame
 
+
+
+def _number(value) -> str:
+    """Whole numbers with thousands separators, others with one decimal ("96.98296..." -> "97.0")."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return frame.BLANK if value is None else str(value)
+
+
 frame.page_setup("Dataset", ":material/database:")
 st.title("Dataset")
 frame.corpus_or_stop("The corpus is not here yet: download or import it on the Home page.")
@@ -31,11 +40,11 @@ left, mid, right = st.columns(3)
 with left:
     st.caption("Documents per class")
     ccs = stats["class_count_stats"]
-    st.dataframe(pd.DataFrame([{"statistic": k, "value": v} for k, v in ccs.items()]).astype({"value": str}),
+    st.dataframe(pd.DataFrame([{"statistic": k, "value": _number(v)} for k, v in ccs.items()]),
                  hide_index=True, width="stretch")
 with mid:
     st.caption("Words per document (whitespace tokens)")
-    st.dataframe(pd.DataFrame([{"statistic": k, "value": round(float(v), 2)} for k, v in stats["words_per_doc"].items()]),
+    st.dataframe(pd.DataFrame([{"statistic": k, "value": _number(v)} for k, v in stats["words_per_doc"].items()]),
                  hide_index=True, width="stretch")
 with right:
     st.caption(f"Split sizes ({protocol} protocol)")
@@ -68,15 +77,17 @@ sample_label = c1.selectbox("Class", labels, key="dataset.sample_class")
 split = c2.selectbox("Split", ["train", "val", "test"], key="dataset.sample_split")
 n = c3.number_input("How many", min_value=1, max_value=20, value=3, key="dataset.sample_n")
 if "dataset.seed" not in st.session_state:
-    st.session_state["dataset.seed"] = 0
-if st.button("Show others", key="dataset.reshuffle"):
+    st.session_state["dataset.seed"] = -1  # nothing shown yet: the first visit does not load the whole corpus
+shown = st.session_state["dataset.seed"] >= 0
+if st.button("Show others" if shown else "Show documents", key="dataset.reshuffle"):
     st.session_state["dataset.seed"] += 1
-try:
-    docs = data.sample_documents(sample_label, int(n), split, protocol, cache.data_home(),
-                                 seed=st.session_state["dataset.seed"])
-except data.DataError as exc:
-    st.error(frame.plain(exc))
-    docs = []
+docs = []
+if st.session_state["dataset.seed"] >= 0:
+    try:
+        docs = data.sample_documents(sample_label, int(n), split, protocol, cache.data_home(),
+                                     seed=st.session_state["dataset.seed"])
+    except data.DataError as exc:
+        st.error(frame.plain(exc))
 for doc in docs:
     with st.expander(f"{frame.plain(doc.doc_id)} — {frame.plain(doc.label)}", expanded=len(docs) == 1):
         frame.show_document(doc.text, height=240)

@@ -9,13 +9,15 @@ from newsclf.ui import cache, frame, jobs_view, train_form
 frame.page_setup("Train", ":material/model_training:")
 st.title("Train")
 
-if not data.corpus_available(cache.data_home()):
-    st.warning("The corpus is missing, so jobs would fail: get it on the Home page first.", icon=":material/warning:")
-    frame.nav_link("app.py", "Go to Home", ":material/home:")
+have_corpus = data.corpus_available(cache.data_home())
+if not have_corpus:
+    st.warning("The corpus is missing, so a job could not train: import it on the Home page (tab **Import a "
+               "local archive**), then come back.", icon=":material/warning:")
+    frame.nav_link("app.py", "Go to Home to import the corpus", ":material/home:")
 
 with st.container(border=True):
     st.subheader("New job")
-    train_form.render_train_form()
+    train_form.render_train_form(have_corpus)
 
 st.subheader("Jobs")
 jobs_view.render_jobs_panel()

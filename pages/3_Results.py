@@ -1,27 +1,34 @@
-"""Results: compare finished runs (table, curves, confusion matrices, per-class F1, efficiency, strategies)."""
+"""Results: compare finished runs (table, curves, one large confusion matrix, per-class metrics,
+efficiency, strategies) and manage runs (name, tags, note, archive, delete, clone, config diff)."""
 from __future__ import annotations
 
 import streamlit as st
 
 from newsclf import compare, plots
-from newsclf.ui import cache, frame
+from newsclf.models import get_family
+from newsclf.ui import cache, frame, runs_view
 
 frame.page_setup("Results", ":material/monitoring:")
 st.title("Results")
 
 by_id = frame.finished_by_id_or_stop("the Results page")
+names = frame.run_labels(by_id.values())
 runs = list(by_id.values())
-chosen = st.multiselect("Runs to compare", list(by_id), default=list(by_id)[:4], format_func=lambda i: by_id[i].label,
+chosen = st.multiselect("Runs to compare", list(by_id), default=list(by_id)[:4], format_func=lambda i: names[i],
                         key="results.runs")
 if not chosen:
     st.info("Pick one or more runs above.", icon=":material/info:")
+    runs_view.render_runs_manager()
     st.stop()
 picked = [by_id[i] for i in chosen]
 
 # ---- comparison table ------------------------------------------------------------------------
 st.subheader("Comparison")
 table = compare.comparison_table(picked)
-st.dataframe(table, hide_index=True, width="stretch",
+st.dataframe(frame.text_table(table.drop(columns=[compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1]))
+             .join(table[[compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1]]),
+             hide_index=True, width="stretch",
+             column_order=compare.COMPARISON_COLUMNS,
              column_config={c: st.column_config.NumberColumn(format="%.4f")
                             for c in (compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1)})
 st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="newsclf_comparison.csv",
@@ -29,64 +36,87 @@ st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), fi
 
 # ---- curves -----------------------------------------------------------------------------------
 st.subheader("Training curves")
-curves = {r.run_id: compare.epoch_frame(cache.load_metrics(r.path)) for r in picked}
-for col, metric in zip(st.columns(3), ("train_loss", "val_loss", "val_acc")):
+c1, c2, c3 = st.columns([2, 2, 1])
+axis = c1.radio("x axis", ["epoch", "step", "time_s"], horizontal=True, key="results.curve_x",
+                format_func=lambda a: {"epoch": "epoch", "step": "step", "time_s": "wall clock"}[a])
+smoothing = c2.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="results.smoothing",
+                      help="Exponential moving average, as in TensorBoard; the raw curve stays, faint.")
+log_y = c3.toggle("Log scale", key="results.log_y")
+events = {r.run_id: cache.load_metrics(r.path) for r in picked}
+epochs = {i: compare.epoch_frame(e) for i, e in events.items()}
+looped = [r.run_id for r in picked if get_family(r.model).trained_by_loop]  # fitted-once models log no steps
+steps = {i: compare.step_frame(events[i]) for i in looped}
+no_steps = "no per-step loss for this model" if len(picked) == 1 else "no per-step loss for these models"
+charts = [("loss", steps, "train loss per step", no_steps)] if axis != "epoch" else []
+charts += [("train_loss", {i: epochs[i] for i in looped}, "train loss per epoch", no_steps),
+           ("val_loss", epochs, "val loss", None), ("val_acc", epochs, "val acc", None)]
+for col, (metric, curves, title, empty) in zip(st.columns(len(charts)), charts):
     with col:
-        st.plotly_chart(plots.plot_curves(curves, metric), width="stretch", key=f"results.curve.{metric}")
+        st.plotly_chart(plots.plot_curves(curves, metric, title=title, x=axis, smoothing=smoothing, log_y=log_y,
+                                          empty_note=empty), width="stretch", key=f"results.curve.{metric}")
 
-# ---- confusion matrices -------------------------------------------------------------------------
-st.subheader("Confusion matrices")
-c1, c2 = st.columns(2)
-split = c1.radio("Split", ["test", "val"], horizontal=True, key="results.split")
-normalise = c2.toggle("Row-normalised", key="results.normalise")
-shown = picked[:3]
-if len(picked) > 3:
-    st.caption("Showing the first three chosen runs side by side.")
+# ---- confusion matrix ----------------------------------------------------------------------------
+st.subheader("Confusion matrix")
+c1, c2, c3, c4 = st.columns([3, 3, 1.2, 1.2])
+cm_run = c1.selectbox("Run", chosen, format_func=lambda i: names[i], key="results.cm_run")
+other_choices = [None, *[i for i in chosen if i != cm_run]]
+cm_other = c2.selectbox("Difference with (A - B)", other_choices, key="results.cm_other",
+                        format_func=lambda i: "no difference matrix" if i is None else names[i])
+split = c3.radio("Split", ["test", "val"], horizontal=True, key="results.split")
+counts_mode = c4.toggle("Counts", key="results.counts", help="Counts instead of row shares (recall on the diagonal).")
+run = by_id[cm_run]
+labels = compare.class_names(run, split)
+matrix = compare.split_report(run, split).get("confusion")
 clicked = None
-for col, run in zip(st.columns(len(shown)), shown):
-    matrix, names = compare.split_report(run, split).get("confusion"), compare.class_names(run, split)
-    with col:
-        if not matrix:
-            st.caption(f"{run.run_id}: no confusion matrix for {split}.")
-            continue
-        event = st.plotly_chart(plots.plot_confusion(matrix, names, run.label, normalise), width="stretch",
-                                key=f"results.cm.{run.run_id}.{split}", on_select="rerun", selection_mode="points")
-        for point in (event or {}).get("selection", {}).get("points", []) if event else []:
-            cell = compare.cell_from_point(point, len(names))
-            if cell is not None:
-                clicked = (run.run_id, *cell)
+if not matrix:
+    st.caption(f"{cm_run}: no confusion matrix for {split}.")
+else:
+    zmax = max((max(max(row) for row in compare.split_report(r, split).get("confusion") or [[0]]) for r in picked),
+               default=None)  # one colour scale for every compared run
+    event = st.plotly_chart(plots.plot_confusion(matrix, labels, f"{names[cm_run]} — {split}", not counts_mode, zmax),
+                            width="stretch", key=f"results.cm.{cm_run}.{split}", on_select="rerun",
+                            selection_mode="points")
+    for point in (event or {}).get("selection", {}).get("points", []) if event else []:
+        clicked = compare.cell_from_point(point, len(labels)) or clicked
+    if cm_other is not None:
+        other_matrix = compare.split_report(by_id[cm_other], split).get("confusion")
+        if other_matrix and len(other_matrix) == len(matrix):
+            st.plotly_chart(plots.plot_confusion_difference(matrix, other_matrix, labels,
+                                                            f"A - B: {names[cm_run]} minus {names[cm_other]}",
+                                                            not counts_mode),
+                            width="stretch", key=f"results.cmdiff.{cm_run}.{cm_other}.{split}")
+        else:
+            st.caption("The two runs do not share a confusion matrix of the same classes.")
 
-with st.expander("Documents in a cell (click a cell above, or choose here)", expanded=clicked is not None):
-    run_ids = [r.run_id for r in shown]
-    cell_run = st.selectbox("Run", run_ids, index=run_ids.index(clicked[0]) if clicked else 0,
-                            key="results.cell_run", format_func=lambda i: by_id[i].label)
-    names = compare.class_names(by_id[cell_run], split)
-    pairs = compare.confusion_pairs(compare.split_report(by_id[cell_run], split).get("confusion", []), names)
-    if clicked and clicked[0] == cell_run:
-        cell = (clicked[1], clicked[2])
-    else:
+    with st.expander("Documents in a cell (click a cell above, or choose here)", expanded=clicked is not None):
+        pairs = compare.confusion_pairs(matrix, labels)
         counts = {(i, j): n for i, j, n in pairs}
-        cell = st.selectbox("Cell (true → predicted)", list(counts), key=f"results.cell.{cell_run}.{split}",
-                            format_func=lambda c: f"{names[c[0]]} → {names[c[1]]} ({counts[c]})") if counts else None
-    preds = cache.load_predictions(cell_run, split) if cell is not None else None
-    if cell is not None and preds is None:
-        st.warning("This run's predictions are missing (deleted or being rewritten).")
-    elif cell is not None:
-        docs = compare.cell_documents(preds, cell[0], cell[1])
-        st.markdown(f"**{len(docs)}** documents with true **{frame.plain(names[cell[0]])}** predicted "
-                    f"**{frame.plain(names[cell[1]])}**")
-        texts = cache.documents([d for d, _ in docs[:10]], by_id[cell_run].config.get("protocol", "seed"))
-        for doc_id, conf in docs[:10]:
-            with st.expander(f"{frame.plain(doc_id)} — confidence {conf:.2f}"):
-                frame.show_document(texts.get(doc_id, "(text unavailable: corpus missing)"), height=200)
-        if len(docs) > 10:
-            st.caption(f"…and {len(docs) - 10} more.")
+        cell = clicked or (st.selectbox("Cell (true → predicted)", list(counts), key=f"results.cell.{cm_run}.{split}",
+                                        format_func=lambda c: f"{labels[c[0]]} → {labels[c[1]]} ({counts[c]})")
+                           if counts else None)
+        preds = cache.load_predictions(cm_run, split) if cell is not None else None
+        if cell is not None and preds is None:
+            st.warning("This run's predictions are missing (deleted or being rewritten).")
+        elif cell is not None:
+            docs = compare.cell_documents(preds, cell[0], cell[1])
+            st.markdown(f"**{len(docs)}** documents with true **{frame.plain(labels[cell[0]])}** predicted "
+                        f"**{frame.plain(labels[cell[1]])}**")
+            texts = cache.documents([d for d, _ in docs[:10]], run.config.get("protocol", "seed"))
+            for doc_id, conf in docs[:10]:
+                with st.expander(f"{frame.plain(doc_id)} — confidence {conf:.2f}"):
+                    frame.show_document(texts.get(doc_id, "(text unavailable: corpus missing)"), height=200)
+            if len(docs) > 10:
+                st.caption(f"…and {len(docs) - 10} more.")
 
-# ---- per-class F1 ---------------------------------------------------------------------------------
-st.subheader(f"F1 per class ({split})")
-per_class = {r.run_id: compare.split_report(r, split).get("per_class", []) for r in picked}
-st.plotly_chart(plots.plot_per_class_f1({k: v for k, v in per_class.items() if v}), width="stretch",
-                key="results.f1")
+# ---- per-class metrics ---------------------------------------------------------------------------
+st.subheader(f"Per-class metrics ({split})")
+st.caption("Click a column header to sort." + (" F1 B is the difference run's." if cm_other else ""))
+per_class = compare.per_class_table(run, split, by_id[cm_other] if cm_other else None)
+st.dataframe(per_class, hide_index=True, width="stretch", key="results.per_class",
+             column_config={c: st.column_config.NumberColumn(format="%.3f")
+                            for c in ("precision", "recall", "F1", "F1 B", "F1 A - B")})
+per_run = {names[r.run_id]: compare.split_report(r, split).get("per_class", []) for r in picked}
+st.plotly_chart(plots.plot_per_class_f1({k: v for k, v in per_run.items() if v}), width="stretch", key="results.f1")
 
 # ---- efficiency -----------------------------------------------------------------------------------
 st.subheader("Efficiency")
@@ -97,8 +127,8 @@ with right:
     st.plotly_chart(plots.plot_efficiency(table, compare.LATENCY), width="stretch", key="results.eff.latency")
 if len(chosen) >= 2:
     c1, c2 = st.columns(2)
-    run_a = c1.selectbox("Run A", chosen, index=0, key="results.eff.a", format_func=lambda i: by_id[i].label)
-    run_b = c2.selectbox("Run B", chosen, index=1, key="results.eff.b", format_func=lambda i: by_id[i].label)
+    run_a = c1.selectbox("Run A", chosen, index=0, key="results.eff.a", format_func=lambda i: names[i])
+    run_b = c2.selectbox("Run B", chosen, index=1, key="results.eff.b", format_func=lambda i: names[i])
     st.dataframe(frame.text_table(compare.efficiency_ratios(table, run_a, run_b)), hide_index=True, width="stretch")
 else:
     st.caption("Choose two runs to see the ratios between them.")
@@ -107,4 +137,6 @@ else:
 strategies = compare.strategies_table(runs)
 if not strategies.empty:
     st.subheader("Fine-tuning strategies")
-    st.dataframe(strategies, hide_index=True, width="stretch")
+    st.dataframe(frame.text_table(strategies), hide_index=True, width="stretch")
+
+runs_view.render_runs_manager()

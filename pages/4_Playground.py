@@ -6,7 +6,9 @@ import streamlit as st
 from newsclf import plots
 from newsclf.config import MAX_TEXT_CHARS
 from newsclf.predict import InputError, validate_text
-from newsclf.ui import cache, explain_view, frame
+from newsclf.ui import batch_view, cache, explain_view, frame
+
+MAX_URL_TEXT = 2000  # longer texts are not put into the page's URL
 
 frame.page_setup("Playground", ":material/science:")
 st.title("Playground")
@@ -25,8 +27,20 @@ def _default_runs() -> list[str]:
     return out[:3] if len(out) >= 2 else [r.run_id for r in runs[:2]]
 
 
-chosen = st.multiselect("Runs (two or more to compare)", list(by_id), default=_default_runs(),
-                        format_func=lambda i: by_id[i].label, key="playground.runs")
+names = frame.run_labels(runs)
+# ---- the page state lives in the URL (?runs=ID&runs=ID&text=...), so a comparison can be shared ----
+if "playground.runs" not in st.session_state:
+    wanted = [r for r in st.query_params.get_all("runs") if r in by_id]
+    st.session_state["playground.runs"] = wanted or _default_runs()
+if "playground.text" not in st.session_state and st.query_params.get("text"):
+    st.session_state["playground.text"] = st.query_params.get("text", "")[:MAX_URL_TEXT]
+
+chosen = st.multiselect("Runs (two or more to compare)", list(by_id), format_func=lambda i: names[i], key="playground.runs")
+batch = st.toggle("Batch mode: many texts at once", key="playground.batch",
+                  help="Paste several texts separated by blank lines, or upload a .txt or .csv file.")
+if batch:
+    batch_view.render_batch(chosen, names)
+    st.stop()
 
 samples = cache.sample_test_docs()
 if samples:
@@ -42,6 +56,14 @@ if samples:
 
 raw = st.text_area("Text to classify", key="playground.text", height=200,
                    placeholder="Paste a newsgroup post, an e-mail, any English text…")
+_share = {"runs": list(chosen)}
+if raw and len(raw) <= MAX_URL_TEXT:
+    _share["text"] = raw
+if {"runs": st.query_params.get_all("runs"), "text": st.query_params.get("text")} != \
+        {"runs": _share["runs"], "text": _share.get("text")}:
+    st.query_params.from_dict(_share)
+if raw and len(raw) > MAX_URL_TEXT:
+    st.caption(f"The link of this page keeps the runs but not a text longer than {MAX_URL_TEXT:,} characters.")
 text, cut = frame.truncate(raw or "", MAX_TEXT_CHARS)
 if cut:
     st.warning(f"The text has {len(raw):,} characters; only the first {MAX_TEXT_CHARS:,} are classified.",
@@ -60,7 +82,7 @@ if len(chosen) == 1:
 predictors, results = [], {}
 for col, run_id in zip(st.columns(len(chosen)), chosen):
     with col:
-        st.markdown(f"**{frame.plain(by_id[run_id].label)}**")
+        st.markdown(f"**{frame.plain(names[run_id])}**")
         try:
             predictor, probs, ms = cache.predict_text(run_id, text)
         except cache.RUN_ERRORS as exc:

@@ -89,6 +89,7 @@ def test_dataset_page_tables_and_samples(app_env):
     split_table = at.dataframe[2].value
     assert dict(zip(split_table["split"], split_table["documents"])) == {"train": 176, "val": 44, "test": 110}
     at.selectbox(key="dataset.sample_class").set_value("sci.space")
+    at.button(key="dataset.reshuffle").click()  # samples load the corpus: on demand, not on the first visit
     at.run()
     assert any(plain("sci.space") in e.label for e in at.expander)  # labels are markdown: escaped plain text
     at.radio(key="dataset.protocol").set_value("raw")
@@ -105,7 +106,7 @@ def test_results_page_table_csv_and_cell_documents(app_env):
     cell_box = next(s for s in at.selectbox if s.key and s.key.startswith("results.cell."))
     assert cell_box.options
     assert any("documents with true" in m.value for m in at.markdown)
-    at.toggle(key="results.normalise").set_value(True)
+    at.toggle(key="results.counts").set_value(True)
     at.radio(key="results.split").set_value("val")
     at.run()
     assert_ok(at)

@@ -4,7 +4,8 @@ Starts `streamlit run app.py` headless on a free localhost port with a temporary
 (copies of the tiny tfidf and BiLSTM runs) and the tiny imported corpus; deep-links to every page
 on the freshly started server, launches a TF-IDF job from the Train page and watches it finish in
 the live panel, then classifies pasted text in the Playground with two runs. Any exception shown
-in a page fails the test.
+in a page fails the test. A full-page screenshot of every page is saved (into $NEWSCLF_SCREENSHOTS
+when set, else the test's tmp folder) and checked to be a real PNG.
 """
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ PAGES = {"Dataset": "Dataset", "Train": "Train", "Results": "Results", "Playgrou
 
 @pytest.fixture
 def server(tmp_path, tiny_runs, fixture_data_home):
-    runs_dir = copy_runs(tiny_runs, tmp_path / "runs", kinds=("tfidf", "bilstm"))
+    runs_dir = copy_runs(tiny_runs, tmp_path / "runs", kinds=("tfidf", "bilstm", "transformer"))
     env = {"NEWSCLF_RUNS_DIR": str(runs_dir), "NEWSCLF_DATA_HOME": str(fixture_data_home), "NEWSCLF_GPUS": "none"}
     log = tmp_path / "streamlit.log"
     proc, url = start_server(env, log)
-    yield {"url": url, "runs_dir": runs_dir, "log": log}
+    yield {"url": url, "runs_dir": runs_dir, "log": log,
+           "shots": Path(os.environ.get("NEWSCLF_SCREENSHOTS") or tmp_path / "screenshots")}
     stop_server(proc)
     from newsclf import jobs
 
@@ -39,11 +41,15 @@ def server(tmp_path, tiny_runs, fixture_data_home):
             jobs.cancel(job.id, runs_dir, timeout=5, grace=2, wait=True)
 
 
-def _check(page, where: str) -> None:
-    shots = os.environ.get("NEWSCLF_SCREENSHOTS")  # a folder: keep a screenshot of each checked page
-    if shots:
-        Path(shots).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(shots) / f"{where.replace('/', '_')}.png"), full_page=True)
+SHOTS: dict[str, Path] = {}
+
+
+def _check(page, where: str, shots: Path | None = None) -> None:
+    if shots is not None:  # a full-page screenshot of each checked page
+        shots.mkdir(parents=True, exist_ok=True)
+        path = shots / f"{where.replace('/', '_')}.png"
+        page.screenshot(path=str(path), full_page=True)
+        SHOTS[where] = path
     errors = page_exceptions(page)
     assert not errors, f"{where}: exception shown in the page: {errors[:1]}"
 
@@ -63,7 +69,7 @@ def test_app_in_chromium(server):
                 wait_for_app(page, 120_000)
                 page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
                 assert page.locator('[data-testid="stSidebar"]').get_by_text("Runs dir").count() == 1
-                _check(page, path or "Home")
+                _check(page, path or "Home", server["shots"])
                 page.close()
 
             # ---- a job from the Train page, followed to the end in the live panel --------------------
@@ -83,7 +89,7 @@ def test_app_in_chromium(server):
             page.get_by_text("refreshing live").wait_for(state="detached", timeout=60_000)
             wait_for_app(page)
             assert page.get_by_role("button", name="Cancel").count() == 0
-            _check(page, "Train")
+            _check(page, "Train", server["shots"])
             page.close()
 
             # ---- pasted text classified by two runs ---------------------------------------------
@@ -99,7 +105,10 @@ def test_app_in_chromium(server):
                 page.wait_for_timeout(500)
             assert metrics.count() >= 2, "two runs' predictions did not appear"
             assert page.get_by_text("runs agree").count() + page.get_by_text("runs disagree").count() >= 1
-            _check(page, "Playground")
+            _check(page, "Playground", server["shots"])
             page.close()
         finally:
             browser.close()
+    for where in [*(p or "Home" for p in PAGES), "Train", "Playground"]:
+        data = SHOTS[where].read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, where

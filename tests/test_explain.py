@@ -58,21 +58,43 @@ def word_total(attr: ex.Attribution) -> float:
 
 # ---- TF-IDF ----------------------------------------------------------------------------------
 def test_tfidf_contributions_add_up_to_decision_score(predictors):
+    """Contrastive: target minus its strongest rival; words + bias difference == decision difference."""
+    from newsclf.models.tfidf import contrast_class
+
     p = predictors["tfidf"]
     decision = p.model.decision_function([MIXED])[0]
     for target in (None, "rec.sport.hockey", 3):
         attr = ex.explain(p, MIXED, target=target)
         t = attr.target
+        rival = contrast_class(decision, t)
+        assert rival != t
+        gap = decision[t] - decision[rival]
         assert attr.method == "contributions" and attr.signed and attr.delta is None
-        assert word_total(attr) + attr.unaligned + attr.f_baseline == pytest.approx(decision[t], rel=1e-4, abs=1e-3)
-        assert attr.f_input == pytest.approx(decision[t], rel=1e-5)
+        assert word_total(attr) + attr.unaligned + attr.f_baseline == pytest.approx(gap, rel=1e-4, abs=1e-3)
+        assert attr.f_input == pytest.approx(gap, rel=1e-4, abs=1e-5)
+        assert any("contrastive" in n and p.label_names[rival] in n for n in attr.notes)
     attr = ex.explain(p, MIXED)
     assert attr.target == int(np.argmax(decision)) == attr.predicted
+    assert attr.f_input >= 0  # the prediction beats its runner-up
     assert [w for w, _, _ in word_spans(MIXED)] == attr.words and all(attr.seen)
     assert attr.scores[attr.words.index("The")] == 0.0  # stop word
     assert ex.explain(p, MIXED, method="ig").method == "contributions"  # IG of a linear model = its contributions
     with pytest.raises(InputError, match="no 'attention'"):
         ex.explain(p, MIXED, method="attention")
+
+
+NASA = "NASA delayed the space shuttle launch; the orbit of the satellite and the moon mission were discussed."
+
+
+def test_tfidf_explanation_has_words_against_another_class(predictors):
+    """Complement NB pushes every class up with every word: only a contrast can say "against"."""
+    attr = ex.explain(predictors["tfidf"], NASA, target="rec.sport.hockey")
+    assert attr.target_label == "rec.sport.hockey"
+    assert attr.top_words(10, -1), "some words must speak against hockey"
+    against = {w for w, _ in attr.top_words(10, -1)}
+    assert against & {"nasa", "space", "shuttle", "launch", "orbit", "satellite", "moon", "mission"}
+    for_other = ex.explain(predictors["tfidf"], NASA, target="sci.space")
+    assert {w for w, _ in for_other.top_words(5, 1)} != {w for w, _ in attr.top_words(5, 1)}
 
 
 def test_tfidf_bigram_split_equally_and_repeats_shared():
@@ -88,14 +110,15 @@ def test_tfidf_bigram_split_equally_and_repeats_shared():
     p = Predictor(Path("tfidf-unit"), "tfidf", ["a", "b"], {}, model)
     text = "Alpha beta, the alpha."
     attr = ex.explain(p, text, target=1)
-    names, contribs, _ = model.contributions(text, 1)
+    names, contribs, _ = model.contributions(text, 1, versus=0)  # two classes: 1 is contrasted with 0
     c = dict(zip(names, contribs))
     # "alpha" occurs twice (each gets half of its unigram); "alpha beta" is split over alpha (1st) and beta
     assert attr.scores[0] == pytest.approx(c["alpha"] / 2 + c["alpha beta"] / 2, rel=1e-5)
     assert attr.scores[1] == pytest.approx(c["beta"] + c["alpha beta"] / 2, rel=1e-5)
     assert attr.scores[3] == pytest.approx(c["alpha"] / 2, rel=1e-5)
     assert attr.scores[2] == 0.0  # "the": stop word
-    assert word_total(attr) + attr.f_baseline == pytest.approx(model.decision_function([text])[0, 1], rel=1e-5)
+    decision = model.decision_function([text])[0]
+    assert word_total(attr) + attr.f_baseline == pytest.approx(decision[1] - decision[0], rel=1e-5)
 
 
 # ---- BiLSTM ----------------------------------------------------------------------------------
@@ -265,3 +288,19 @@ def test_explain_cli_each_kind(tiny_runs, capsys, kind):
         assert "most attended" in capsys.readouterr().out
     assert main(base + ["--target", "nope"]) == 2
     assert "error: run" in capsys.readouterr().err
+
+
+def test_explain_cli_uses_one_number_format_per_table(tiny_runs, capsys):
+    import re
+
+    from newsclf.cli import main
+
+    run = tiny_runs["tfidf"].name
+    assert main(["explain", run, "--text", NASA, "--target", "rec.sport.hockey",
+                 "--runs-dir", str(tiny_runs["runs_dir"])]) == 0
+    out = capsys.readouterr().out
+    assert "score difference" in out and "bias difference" in out and "note: contrastive" in out
+    rows = out.split("against", 1)[1]
+    decimals = {len(m) for m in re.findall(r"[+-]\d+\.(\d+)", rows)}
+    assert len(decimals) == 1, out  # no "+0.01234" beside "+1.2e-05"
+    assert "e-0" not in rows

@@ -51,7 +51,7 @@ def test_confusion_normalise_and_clickable_cells():
     assert heat.type == "heatmap" and cells.type == "scatter"
     assert cells.customdata.shape == (4, 3)
     assert list(cells.customdata[1]) == [0, 1, 1]  # true 0, predicted 1, count 1
-    assert "c.s.i.pc.hardware" in heat.x
+    assert "comp.sys.ibm.pc.hardware" in heat.x  # full class names: one large matrix has room for them
 
 
 def test_results_figures():
@@ -160,3 +160,58 @@ def test_ratio_rows_leave_the_other_column_empty():
     runs = [_run("a", "tfidf", 0.8, 0.7, 1000), _run("b", "transformer", 0.9, 0.85, 66_000_000)]
     ratios = compare.efficiency_ratios(compare.comparison_table(runs), "b", "a").set_index("quantity")
     assert pd.isna(ratios.loc["params", "A - B (points)"]) and pd.isna(ratios.loc["test acc", "A / B"])
+
+
+# ---- cosmetics and the new views -------------------------------------------------------------------
+def test_log_axes_have_readable_ticks_not_5_1_2_5():
+    hist = plots.plot_length_histogram({"train": [1, 10, 100, 3000]})
+    ticks = list(hist.layout.xaxis.ticktext)
+    assert ticks[:5] == ["0.1", "1", "10", "100", "1k"] and "5" not in ticks
+    table = pd.DataFrame({"run": ["a", "b"], "params": [2e4, 6.6e7], "test acc": [0.7, 0.8]})
+    eff = plots.plot_efficiency(table)
+    assert "1M" in eff.layout.xaxis.ticktext and "10M" in eff.layout.xaxis.ticktext
+
+
+def test_points_with_the_same_parameter_count_get_different_label_positions():
+    table = pd.DataFrame({"run": ["x-1", "x-2", "y"], "params": [1e6, 1e6, 5e6], "test acc": [0.8, 0.8, 0.6]})
+    positions = list(plots.plot_efficiency(table).data[0].textposition)
+    assert positions[0] != positions[1]
+
+
+def test_confusion_text_colour_follows_cell_darkness_and_difference_is_centred():
+    fig = plots.plot_confusion([[9, 1], [0, 10]], ["a.long.class.name", "b"], "t")
+    assert list(fig.data[0].x) == ["a.long.class.name", "b"]  # full names
+    assert list(fig.data[1].textfont.color) == ["white", "#1b1b1b", "#1b1b1b", "white"]
+    assert list(fig.data[1].text) == ["90%", "10%", "", "100%"]
+    counts = plots.plot_confusion([[9, 1], [0, 10]], ["a", "b"], "t", normalise=False, zmax=40)
+    assert counts.data[0].zmax == 40  # a scale shared with other runs
+    diff = plots.plot_confusion_difference([[9, 1], [0, 10]], [[5, 5], [0, 10]], ["a", "b"], "A - B")
+    assert diff.data[0].zmid == 0 and np.allclose(diff.data[0].z, [[0.4, -0.4], [0, 0]])
+
+
+def test_live_chart_right_axis_is_a_percentage_and_empty_curves_say_why():
+    events = [{"type": "step", "step": 1, "loss": 2.0, "time": 100.0},
+              {"type": "epoch", "epoch": 1, "val_loss": 1.0, "val_acc": 0.5, "time": 101.0}]
+    live = plots.plot_live_curves(events)
+    assert live.layout.yaxis2.tickformat == ".0%" and list(live.layout.yaxis2.tickvals) == [0, 0.25, 0.5, 0.75, 1.0]
+    empty = plots.plot_curves({"tfidf": compare.epoch_frame([])}, "train_loss", empty_note="no per-step loss for this model")
+    assert not empty.data and "no per-step loss" in empty.layout.annotations[0].text
+    frame = compare.epoch_frame(events)
+    assert frame["step"].tolist() == [1] and frame["time_s"].tolist() == [1.0]
+    steps = compare.step_frame(events)
+    smooth = plots.plot_curves({"r": steps.assign(loss=[2.0])}, "loss", x="time_s", smoothing=0.5, log_y=True)
+    assert smooth.layout.yaxis.type == "log"
+    assert np.allclose(plots.smooth([1.0, 3.0], 0.5), [1.0, 1 / 3 + 2 / 3 * 3.0 - 0.0])
+
+
+def test_agreement_table_and_search():
+    a = pd.DataFrame({"doc_id": ["1", "2", "3", "4"], "true": ["x"] * 4, "predicted": ["x", "x", "y", "y"],
+                      "confidence": [0.9] * 4, "correct": [True, True, False, False]})
+    b = a.assign(predicted=["x", "y", "x", "y"], correct=[True, False, True, False])
+    agree = compare.agreement_frame(a, b)
+    assert compare.agreement_counts(agree).tolist() == [[1, 1], [1, 1]]
+    fig = plots.plot_agreement(compare.agreement_counts(agree))
+    assert [c[:2] for c in fig.data[1].customdata] == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    found = compare.search_documents(agree, {"1": "NASA launch", "2": "nasa orbit", "3": "hockey"}, "nasa")
+    assert found["doc_id"].tolist() == ["1", "2"]
+    assert compare.config_diff({"a": 1, "b": 2}, {"a": 1, "b": 3})["field"].tolist() == ["b"]

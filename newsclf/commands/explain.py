@@ -57,8 +57,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decimals(values) -> int:
+    """Decimals that give the largest |value| four significant digits (at most 8): one format per table."""
+    import math
+
+    top = max((abs(v) for v in values if v is not None and math.isfinite(v)), default=0.0)
+    if top <= 0:
+        return 4
+    return int(min(max(3 - math.floor(math.log10(top)), 0), 8))
+
+
 def format_attribution(rec, top: int = 10) -> str:
-    """A readable summary: header, completeness line, notes, then top words (for / against)."""
+    """A readable summary: header, completeness line, notes, then top words (for / against).
+
+    Every number of one table has the same number of decimals (chosen from the largest score)."""
     from newsclf.explain import METHOD_NAMES
 
     what = METHOD_NAMES.get(rec.method, rec.method)
@@ -70,23 +82,27 @@ def format_attribution(rec, top: int = 10) -> str:
     lines = [f"{rec.run_id} ({rec.model}) - {what}",
              f"  target: {rec.target_label} (p={probs[rec.target]:.3f}); "
              f"predicted: {rec.predicted_label} (p={probs[rec.predicted]:.3f})"]
+    pos = rec.top_words(top, 1)
+    neg = rec.top_words(top, -1) if rec.signed else []
+    d = _decimals([s for _, s in pos + neg])
     if rec.f_input is not None:
-        base = "bias" if rec.method == "contributions" else "f(baseline)"
-        lines.append(f"  f(input) {rec.f_input:.4g} = {base} {rec.f_baseline:.4g} + word scores "
-                     f"{sum(s for s in rec.scores if s is not None):.4g} + other tokens {rec.unaligned:.4g}"
+        words = sum(s for s in rec.scores if s is not None)
+        head, base = (("score difference", "bias difference") if rec.method == "contributions"
+                      else ("f(input)", "f(baseline)"))
+        e = _decimals([rec.f_input, rec.f_baseline, words, rec.unaligned])
+        lines.append(f"  {head} {rec.f_input:.{e}f} = {base} {rec.f_baseline:.{e}f} + word scores {words:.{e}f} "
+                     f"+ other tokens {rec.unaligned:.{e}f}"
                      + (f"; convergence delta {rec.delta:.2e}" if rec.delta is not None else ""))
     lines += [f"  note: {n}" for n in rec.notes]
-    pos = rec.top_words(top, 1)
     if rec.signed:
-        neg = rec.top_words(top, -1)
         lines.append(f"  {'for ' + rec.target_label:<36}  against")
         for i in range(max(len(pos), len(neg))):
-            left = f"{pos[i][1]:+.4g}  {pos[i][0]}" if i < len(pos) else ""
-            right = f"{neg[i][1]:+.4g}  {neg[i][0]}" if i < len(neg) else ""
+            left = f"{pos[i][1]:+.{d}f}  {pos[i][0]}" if i < len(pos) else ""
+            right = f"{neg[i][1]:+.{d}f}  {neg[i][0]}" if i < len(neg) else ""
             lines.append(f"  {left:<36}  {right}")
     else:
         lines.append("  most attended words")
-        lines += [f"  {s:.4f}  {w}" for w, s in pos]
-    if not pos and not (rec.signed and rec.top_words(1, -1)):
+        lines += [f"  {s:.{d}f}  {w}" for w, s in pos]
+    if not pos and not neg:
         lines.append("  (no word scored)")
     return "\n".join(lines)

@@ -74,8 +74,20 @@ def _progress_printer():
             bar["bar"].n = event["step"]
             bar["bar"].set_postfix(epoch=event["epoch"], loss=f"{event['loss']:.3f}", refresh=False)
             bar["bar"].refresh()
-        elif event["type"] == "done" and bar["bar"] is not None:  # epoch lines come from the logger
-            bar["bar"].close()
+        elif event["type"] == "eval":  # training is over: a second bar counts evaluated documents
+            if bar.get("eval") is None:
+                if bar["bar"] is not None:
+                    bar["bar"].close()
+                bar["eval"] = tqdm(total=event.get("overall_total") or None, desc="evaluating", unit="doc",
+                                   dynamic_ncols=True, file=sys.stderr)
+            ev = bar["eval"]
+            ev.n = int(event.get("overall_done") or 0)
+            ev.set_postfix(split=event.get("split"), docs=f"{event.get('done')}/{event.get('total')}", refresh=False)
+            ev.refresh()
+        elif event["type"] == "done":  # epoch lines come from the logger
+            for key in ("bar", "eval"):
+                if bar.get(key) is not None:
+                    bar[key].close()
             while rerouted:
                 handler, stream = rerouted.pop()
                 handler.setStream(stream)

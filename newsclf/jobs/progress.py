@@ -61,13 +61,15 @@ class JobInfo:
 _PROGRESS: dict[str, tuple[tuple[int, int], int, dict[str, Any]]] = {}
 _PROGRESS_LOCK = threading.Lock()
 _STEP_KEYS = ("step", "total_steps", "epoch", "loss", "lr", "samples_per_s", "eta_s", "time")
+_EVAL_KEYS = ("split", "done", "total", "overall_done", "overall_total", "eta_s")
 
 
 def read_progress(run_dir: str | os.PathLike) -> dict[str, Any]:
     """Progress from metrics.jsonl, read incrementally (only new complete lines on each call).
 
     Keys (when known): step, total_steps, epoch, loss, lr, samples_per_s, eta_s, time, percent,
-    last_epoch (the last epoch event), done. A half-written last line is left for the next call.
+    last_epoch (the last epoch event), done, stage ("evaluating" after training, then "done") and
+    eval (the last evaluation event: split, done, total, overall_done, overall_total, eta_s). A half-written last line is left for the next call.
     A metrics.jsonl that is a symlink or not a regular file reads as no progress.
     """
     path = Path(run_dir) / store.METRICS
@@ -107,14 +109,24 @@ def _complete_events(chunk: bytes) -> tuple[list[dict[str, Any]], int]:
 def _apply_event(progress: dict[str, Any], event: dict[str, Any]) -> None:
     kind = event.get("type")
     if kind == "step":
-        progress.update({k: event[k] for k in _STEP_KEYS if k in event})
+        progress.update({k: event[k] for k in _STEP_KEYS if k in event}, stage="training")
+        progress.pop("eval", None)
         step, total = progress.get("step"), progress.get("total_steps")
         if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
             progress["percent"] = round(100.0 * min(step, total) / total, 1)
     elif kind == "epoch":
         progress["last_epoch"] = {k: v for k, v in event.items() if k != "type"}
+    elif kind == "eval":  # training is over; evaluation of val, then test, then latency
+        ev = {k: event.get(k) for k in _EVAL_KEYS}
+        if all(isinstance(ev[k], int) and not isinstance(ev[k], bool) for k in ("done", "total")):
+            progress.update(stage="evaluating", eval=ev, percent=100.0, eta_s=_number(event.get("eta_s")))
     elif kind == "done":
-        progress.update(done=True, percent=100.0, eta_s=0.0)
+        progress.update(done=True, percent=100.0, eta_s=0.0, stage="done")
+        progress.pop("eval", None)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _job_info(run_dir: Path, queue_ids: list[str]) -> JobInfo:

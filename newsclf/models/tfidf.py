@@ -47,12 +47,23 @@ class TfidfClassifier:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.decision_function(texts))
 
-    def contributions(self, text: str, target: int) -> tuple[list[str], np.ndarray, float]:
-        """Features present in `text`, their exact contribution weight x value to class `target`, and the bias."""
+    def contributions(self, text: str, target: int, versus: int | None = None) -> tuple[list[str], np.ndarray, float]:
+        """Features present in `text`, their exact contribution weight x value, and the bias.
+
+        With `versus`, contrastive: the weights and bias are class `target`'s minus class `versus`'s,
+        so the contributions plus the bias add up to decision[target] - decision[versus] and a word
+        can speak for either class (complement NB pushes every class up with every word, so only
+        the difference says why one class beats another).
+        """
         X = sparse.csr_matrix(self.vectorizer.transform([text]))
         names = self.vectorizer.get_feature_names_out()
         idx = X.indices
-        return [str(names[i]) for i in idx], X.data * self.coef[target, idx], float(self.intercept[target])
+        weights = self.coef[target, idx].astype(np.float64)
+        bias = float(self.intercept[target])
+        if versus is not None:
+            weights = weights - self.coef[versus, idx]
+            bias -= float(self.intercept[versus])
+        return [str(names[i]) for i in idx], X.data * weights, bias
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -128,12 +139,13 @@ def load(directory: Path) -> TfidfClassifier:
 
 
 # ---- explanation -------------------------------------------------------------------------------
-def token_contributions(model: TfidfClassifier, text: str, target: int
+def token_contributions(model: TfidfClassifier, text: str, target: int, versus: int | None = None
                         ) -> tuple[list[tuple[int, int]], list[float], float, float]:
     """(token char spans, token scores, unaligned, bias): each feature's exact contribution spread
-    over its occurrences, a bigram's share split equally over its words."""
+    over its occurrences, a bigram's share split equally over its words (contrastive against
+    class `versus` when given, see TfidfClassifier.contributions)."""
     vec = model.vectorizer
-    names, contribs, bias = model.contributions(text, target)
+    names, contribs, bias = model.contributions(text, target, versus)
     by_feature = dict(zip(names, contribs.tolist()))
     preprocess = vec.build_preprocessor()
     stop = vec.get_stop_words() or frozenset()
@@ -161,3 +173,13 @@ def token_contributions(model: TfidfClassifier, text: str, target: int
                 spans.append(span)
                 scores.append(value / len(occ) / len(grams))
     return spans, scores, unaligned, bias
+
+
+def contrast_class(decision: np.ndarray, target: int) -> int | None:
+    """The class an explanation of `target` is contrasted with: the best-scoring other class
+    (the runner-up when `target` is the prediction, else the prediction); None with one class."""
+    if len(decision) < 2:
+        return None
+    others = np.array(decision, dtype=np.float64)
+    others[target] = -np.inf
+    return int(np.argmax(others))

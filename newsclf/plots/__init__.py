@@ -11,9 +11,9 @@ newsclf.explain, which imports torch, and the dataset and results figures must s
 """
 from newsclf.plots.base import label, neutralise_bidi
 from newsclf.plots.dataset import plot_class_distribution, plot_length_histogram, plot_split_sizes, plot_top_words
-from newsclf.plots.results import (normalise_rows, plot_confusion, plot_curves, plot_efficiency, plot_live_curves,
-                                   plot_per_class_f1, plot_top_k)
+from newsclf.plots.results import (log_ticks, normalise_rows, plot_agreement, plot_confusion, plot_confusion_difference, plot_curves,
+                                   plot_efficiency, plot_live_curves, plot_per_class_f1, plot_top_k, smooth)
 
-__all__ = ["label", "neutralise_bidi", "normalise_rows", "plot_class_distribution", "plot_confusion", "plot_curves",
+__all__ = ["label", "log_ticks", "neutralise_bidi", "normalise_rows", "plot_agreement", "plot_confusion_difference", "smooth", "plot_class_distribution", "plot_confusion", "plot_curves",
            "plot_efficiency", "plot_length_histogram", "plot_live_curves", "plot_per_class_f1", "plot_split_sizes",
            "plot_top_k", "plot_top_words"]

@@ -35,7 +35,9 @@ def plot_length_histogram(lengths_by_split: Mapping[str, Sequence[int]], n_bins:
                              customdata=np.stack([edges[:-1], edges[1:]], axis=1),
                              hovertemplate="%{customdata[0]:.0f}-%{customdata[1]:.0f} words: %{y}<extra>"
                                            + label(split) + "</extra>"))
-    fig.update_xaxes(type="log", title="words per document")
+    from newsclf.plots.results import log_ticks
+
+    fig.update_xaxes(type="log", title="words per document", **log_ticks([1, top]))
     fig.update_yaxes(title="documents")
     return layout(fig, title, barmode="overlay")
 

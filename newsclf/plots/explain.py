@@ -22,9 +22,11 @@ LEGENDS = {
     "ig": "Integrated gradients: how much each word moved the score of <b>{target}</b> compared with a text of "
           "padding (green: towards it, red: away from it). Word scores plus [CLS]/[SEP]/punctuation add up to "
           "f(text) - f(baseline), up to the convergence delta.",
-    "contributions": "Exact contributions of this linear model: weight x TF-IDF value of each word and bigram "
-                     "for <b>{target}</b> (a bigram's share is split over its two words; stop words and unknown "
-                     "words get 0). Word scores plus the bias add up to the decision score.",
+    "contributions": "Exact contributions of this linear model, contrastive: weight x TF-IDF value of each word "
+                     "and bigram for <b>{target}</b> minus the same for its strongest rival class (named below), "
+                     "so green words favour {target} and red words the rival (a bigram's share is split over its "
+                     "two words; stop words and unknown words get 0). Word scores plus the bias difference add "
+                     "up to the difference of the two decision scores.",
     "attention": "Attention: where the model looked when pooling the text into one vector. It is the same for "
                  "every class and says where the model looked, not why it decided.",
     "rollout": "Attention rollout: [CLS]'s attention propagated through all layers (heads averaged, residual "
@@ -120,7 +122,8 @@ def summary_lines(attr: Attribution) -> list[str]:
         lines.append(f"Target logit {attr.f_input:.4g} vs baseline {attr.f_baseline:.4g}; {attr.n_steps} steps, "
                      f"convergence delta {attr.delta:.2e}.")
     elif attr.method == "contributions" and attr.f_input is not None:
-        lines.append(f"Decision score {attr.f_input:.4g} = bias {attr.f_baseline:.4g} + word contributions.")
+        lines.append(f"Decision-score difference {attr.f_input:.4g} = bias difference {attr.f_baseline:.4g} "
+                     f"+ word contributions.")
     if attr.layer is not None:
         lines.append(f"Layer {attr.layer}, " + ("mean of heads." if attr.head is None else f"head {attr.head}."))
     return lines + list(attr.notes)

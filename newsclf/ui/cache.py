@@ -181,10 +181,28 @@ def corpus_stats(protocol: str) -> dict[str, Any]:
     return _stats(str(home), protocol, _corpus_stamp(home))
 
 
+LENGTHS_FILE = "newsclf_lengths_{protocol}.json"  # beside the corpus cache: measured once per corpus
+
+
 @st.cache_data(max_entries=4, show_spinner="Measuring document lengths…")
 def _lengths(home: str, protocol: str, stamp: int) -> dict[str, list[int]]:
+    """Words per document per split: from LENGTHS_FILE when it belongs to this corpus cache (its
+    values are checked: the data home is a shared place), else measured and written there."""
+    path = Path(home) / LENGTHS_FILE.format(protocol=protocol)
+    cached = store.read_json(path) if not path.is_symlink() else None
+    if isinstance(cached, dict) and cached.get("stamp") == stamp and isinstance(cached.get("lengths"), dict):
+        lengths = cached["lengths"]
+        if set(lengths) == {"train", "val", "test"} and all(
+                isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in v)
+                for v in lengths.values()):
+            return lengths
     ds = data.load_dataset(protocol, home)
-    return {name: [len(t.split()) for t in ds.split(name).texts] for name in ("train", "val", "test")}
+    lengths = {name: [len(t.split()) for t in ds.split(name).texts] for name in ("train", "val", "test")}
+    try:
+        store.write_json_atomic(path, {"stamp": stamp, "lengths": lengths})
+    except OSError:
+        pass  # a read-only data home: measured again next time the server starts
+    return lengths
 
 
 def doc_lengths(protocol: str) -> dict[str, list[int]]:
@@ -219,3 +237,31 @@ def documents(doc_ids: Sequence[str], protocol: str = "seed") -> dict[str, str]:
         return data.get_documents(doc_ids, protocol, data_home())
     except data.DataError:
         return {}
+
+
+@st.cache_data(max_entries=6, show_spinner="Reading the documents…")
+def _split_texts(home: str, protocol: str, split: str, stamp: int) -> dict[str, str]:
+    part = data.load_dataset(protocol, home).split(split)
+    return dict(zip((str(d) for d in part.doc_ids), part.texts))
+
+
+def split_texts(split: str, protocol: str = "seed") -> dict[str, str]:
+    """{doc_id: text} of a whole split, for text search ({} without a readable corpus)."""
+    home = data_home()
+    if not data.corpus_available(home):
+        return {}
+    try:
+        return _split_texts(str(home), protocol, split, _corpus_stamp(home))
+    except data.DataError:
+        return {}
+
+
+MAX_BATCH_TEXTS = 500
+
+
+def predict_batch(run_id: str, texts: Sequence[str]) -> tuple[list[str], list[list[float]]]:
+    """(class names, probabilities per text) of a run for many texts at once (under the model's lock)."""
+    predictor = get_predictor(run_id)
+    with model_lock(predictor):
+        probs = predictor.predict_proba(list(texts))
+    return list(predictor.label_names), [[float(p) for p in row] for row in probs]

@@ -35,7 +35,9 @@ def render_corpus_status() -> bool:
                 try:
                     data.fetch_corpus(home)
                 except data.DataError as exc:
-                    st.error(str(exc))
+                    st.error(f"{plain(exc)}  \nNo internet here? Use the **Import a local archive** tab beside "
+                             "this one: give the path of 20news-bydate.tar.gz on the server, or upload it.",
+                             icon=":material/cloud_off:")
                     return False
             st.cache_data.clear()
             st.rerun()
@@ -61,6 +63,10 @@ def _import(path: str, upload) -> None:
         return
     progress(1.0, "computing the corpus statistics (once, for the Dataset page)")
     data.precompute_stats(data_home())
+    from newsclf.ui.cache import doc_lengths
+
+    for protocol in ("seed", "raw"):
+        doc_lengths(protocol)  # measured now and kept beside the corpus: the Dataset page opens fast
     st.cache_data.clear()
     st.success("Imported.")
     st.rerun()

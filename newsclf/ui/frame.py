@@ -93,6 +93,8 @@ def render_sidebar() -> None:
         n_done = sum(1 for r in runs if r.state == "finished")
         n_active = sum(1 for r in runs if r.state in ("queued", "running"))
         st.caption(f"Runs dir: {plain(root)}  \n{n_done} finished, {n_active} queued/running, {len(runs)} in all")
+        st.checkbox("Show archived runs", key="frame.show_archived",
+                    help="Archived runs (Results page, Runs section) are hidden from the comparison pages.")
 
 
 def nav_link(path: str, label: str, icon: str | None = None) -> None:
@@ -107,12 +109,23 @@ def nav_link(path: str, label: str, icon: str | None = None) -> None:
 
 # ---- empty states ---------------------------------------------------------------------------
 def finished_by_id_or_stop(what: str) -> dict[str, store.RunInfo]:
-    """{run_id: RunInfo} of the finished runs; without any, the empty state and st.stop()."""
-    runs = cache.finished()
+    """{run_id: RunInfo} of the finished runs not archived (all of them with the sidebar's "show
+    archived runs"); without any, the empty state and st.stop()."""
+    from newsclf import manage
+
+    runs = manage.visible(cache.finished(), show_archived=bool(st.session_state.get("frame.show_archived")))
     if not runs:
         no_runs_message(what)
         st.stop()
     return {r.run_id: r for r in runs}
+
+
+def run_labels(runs) -> dict[str, str]:
+    """{run_id: one-line label}: the user's display name (newsclf.manage) or the id, and the model.
+    For selectboxes (plain text widgets); use plain() before putting one into markdown."""
+    from newsclf import compare, manage
+
+    return {r.run_id: compare.run_label(r, manage.read_meta(r.path).display_name) for r in runs}
 
 
 def no_runs_message(what: str = "this page") -> None:

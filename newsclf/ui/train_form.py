@@ -62,11 +62,24 @@ def _float_step(default: Any) -> float:
     return float(10.0 ** int(f"{mag:e}".split("e")[1]))
 
 
-def render_train_form() -> None:
-    """Preset + fields + GPU choice + Start; a started job appears in the live panel below."""
-    preset_name = st.selectbox("Preset (the study's configurations)", [*PRESETS, CUSTOM], key="train.preset",
+CLONE_KEY = "train.clone"
+ONLY_WHEN = {"head_epochs": ("strategy", "hybrid")}  # a field shown only when another field has this value
+
+
+def render_train_form(have_corpus: bool = True) -> None:
+    """Preset + fields + GPU choice + Start; a started job appears in the live panel below.
+
+    A config cloned from a run (session state CLONE_KEY, set by the Runs section or a job's
+    "Clone config") fills the form as a "Cloned" preset. Without a corpus Start is disabled."""
+    clone = st.session_state.get(CLONE_KEY)
+    presets = dict(PRESETS)
+    if isinstance(clone, dict) and clone.get("model") in family_names():
+        cloned = f"Cloned #{st.session_state.get('train.clone_n', 1)}"
+        presets = {cloned: {k: v for k, v in clone.items() if k in RunConfig.__dataclass_fields__
+                            and k not in ("data_home",)}, **presets}
+    preset_name = st.selectbox("Preset (the study's configurations)", [*presets, CUSTOM], key="train.preset",
                                help="Presets fill the form; every field can still be changed.")
-    preset = dict(PRESETS.get(preset_name, {}))
+    preset = dict(presets.get(preset_name, {}))
     names = family_names()
     model = st.selectbox("model", names, index=names.index(preset.get("model", names[0])),
                          format_func=lambda name: get_family(name).title,
@@ -79,17 +92,61 @@ def render_train_form() -> None:
     advanced = [f for f in form_fields(model) if f.name not in BASIC]
     for group, container in ((basic, st.container()), (advanced, st.expander("Advanced options"))):
         with container:
+            shown = [f for f in group if _shown(f.name, values, model, preset, preset_name)]
             cols = st.columns(3)
-            for i, f in enumerate(group):
+            for i, f in enumerate(shown):
                 with cols[i % 3]:
                     values[f.name] = _widget(f, field_default(f, model, preset), f"train.{preset_name}.{model}.{f.name}")
                     slots[f.name] = st.empty()
     gpus, nproc = _gpu_choice(values)
     cfg, error = validate_values(values)
+    if error is None:
+        error = preflight_error(cfg)
     if error is not None:
         _show_error(slots, error)
-    if st.button("Start", type="primary", disabled=error is not None, key="train.start"):
+    if not have_corpus:
+        st.warning("Start needs the corpus: import it on the Home page (tab **Import a local archive**, or "
+                   "**Download** when online).", icon=":material/warning:")
+    if st.button("Start", type="primary", disabled=error is not None or not have_corpus, key="train.start"):
         _start(cfg, gpus, nproc, slots)
+
+
+def _shown(name: str, values: dict[str, Any], model: str, preset: dict[str, Any], preset_name: str) -> bool:
+    """Whether field `name` applies with the values chosen so far (e.g. head epochs only for hybrid)."""
+    rule = ONLY_WHEN.get(name)
+    if rule is None:
+        return True
+    other, wanted = rule
+    value = values.get(other)
+    if value is None:  # the other field comes later in the form: its current widget value, else its default
+        key = f"train.{preset_name}.{model}.{other}"
+        value = st.session_state.get(key, preset.get(other, RunConfig.__dataclass_fields__[other].default))
+    return value == wanted
+
+
+def preflight_error(cfg: RunConfig) -> ConfigError | None:
+    """The family's preflight (what jobs.submit runs: model id loadable offline, max_len, GloVe file),
+    cached per config so the form shows the refusal under the field before Start."""
+    import json
+
+    found = _preflight(json.dumps(cfg.to_dict(), sort_keys=True, default=str))
+    return None if found is None else ConfigError(*found)
+
+
+@st.cache_data(ttl=120, max_entries=64, show_spinner="Checking the model…")
+def _preflight(config_json: str) -> tuple[str, str] | None:
+    """(field, message) of the preflight's refusal, or None (a tuple: cached values are pickled)."""
+    import json
+
+    from newsclf.prepare import preflight
+
+    try:
+        preflight(RunConfig(**json.loads(config_json)))
+    except ConfigError as exc:
+        return exc.field, str(exc).removeprefix(f"{exc.field}: ")
+    except Exception as exc:  # noqa: BLE001 - a broken model folder is a refusal too, not a crash
+        return ("pretrained" if "pretrained" in json.loads(config_json) else "model", f"{type(exc).__name__}: {exc}")
+    return None
 
 
 def validate_values(values: dict[str, Any]) -> tuple[RunConfig | None, ConfigError | None]:
@@ -118,7 +175,7 @@ def _gpu_choice(values: dict[str, Any]) -> tuple[list[str] | None, int | None]:
         return None, None
     labels = {gid: f"{gid}: {dev['gpu_names'].get(gid, 'GPU')}" for gid in dev["gpu_ids"]}
     chosen = st.multiselect("GPUs (empty = the next free GPU, or CPU with device cpu)", dev["gpu_ids"],
-                            format_func=labels.get, key="train.gpus", disabled=device == "cpu")
+                            format_func=lambda i: labels[i], key="train.gpus", disabled=device == "cpu")
     nproc = None
     if len(chosen) > 1:
         nproc = st.number_input("processes per node (torchrun)", min_value=1, max_value=len(chosen),
