@@ -73,14 +73,15 @@ def render_train_form(have_corpus: bool = True) -> None:
     "Clone config") fills the form as a "Cloned" preset. Without a corpus Start is disabled."""
     clone = st.session_state.get(CLONE_KEY)
     presets = dict(PRESETS)
-    if isinstance(clone, dict) and clone.get("model") in family_names():
+    trainable = [name for name in family_names() if get_family(name).trainable]  # ensembles: Results page
+    if isinstance(clone, dict) and clone.get("model") in trainable:
         cloned = f"Cloned #{st.session_state.get('train.clone_n', 1)}"
         presets = {cloned: {k: v for k, v in clone.items() if k in RunConfig.__dataclass_fields__
                             and k not in ("data_home",)}, **presets}
     preset_name = st.selectbox("Preset (the study's configurations)", [*presets, CUSTOM], key="train.preset",
                                help="Presets fill the form; every field can still be changed.")
     preset = dict(presets.get(preset_name, {}))
-    names = family_names()
+    names = trainable
     model = st.selectbox("model", names, index=names.index(preset.get("model", names[0])),
                          format_func=lambda name: get_family(name).title,
                          key=f"train.{preset_name}.model", help=RunConfig.__dataclass_fields__["model"].metadata["help"])
