@@ -13,7 +13,7 @@ import sys
 
 from newsclf.errors import UserError
 
-COMMANDS = ("data", "train", "evaluate", "runs", "predict", "explain", "jobs", "ensemble", "report", "calibrate")
+COMMANDS = ("data", "train", "evaluate", "runs", "predict", "explain", "jobs", "ensemble", "report", "calibrate", "study")
 
 
 class _Parser(argparse.ArgumentParser):

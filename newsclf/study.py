@@ -1,0 +1,307 @@
+"""Reproduce the study in one go: queue its grid as jobs, then ensemble the best run of each group.
+
+    plan_study(pretrained_small, pretrained_large) -> [StudyEntry]     (the grid, validated, nothing written)
+    queue_study(runs_dir, ...) -> StudyRecord                           (jobs.submit each; <runs_dir>/.study-<id>.json)
+    reconcile_study(runs_dir) -> [StudyRecord]                          (builds each study's ensemble once, when due)
+    study_table(runs, record) -> DataFrame                              (our numbers beside the published ones)
+    binomial_ci(k, n) -> (low, high)                                    (exact Clopper-Pearson interval)
+
+The grid: the TF-IDF baseline, the BiLSTM study preset, and the freeze/hybrid/full presets of a
+small (DistilBERT) and a large (BERT-base) pretrained model; the ids are editable (a local folder
+works offline). A study record lists its job ids; it is written atomically and read without
+following links. When every job is terminal and at least two groups have a finished run, the best
+run of each group by VALIDATION accuracy is combined (newsclf.ensemble) once, under a file lock.
+
+The published numbers have no per-document predictions, so a paired test is impossible: the gap
+is judged by whether the published accuracy lies outside the exact binomial 95 % interval of our
+test accuracy (n = our test documents). No Streamlit here.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from newsclf import store
+from newsclf.config import PRESETS, ConfigError, RunConfig, resolve_runs_dir
+from newsclf.errors import UserError
+
+STUDY_FILE = ".study-{id}.json"
+STUDY_LOCK = ".study-{id}.lock"
+SMALL, LARGE = "distilbert-base-uncased", "bert-base-uncased"
+ENSEMBLE_NAME = "study-ensemble"
+
+# (group, preset, which pretrained id replaces the preset's: "small" | "large" | None)
+GRID: tuple[tuple[str, str, str | None], ...] = (
+    ("TF-IDF", "TF-IDF + complement NB (baseline)", None),
+    ("BiLSTM", "BiLSTM + attention (study)", None),
+    ("DistilBERT", "DistilBERT freeze", "small"), ("DistilBERT", "DistilBERT hybrid", "small"),
+    ("DistilBERT", "DistilBERT full", "small"),
+    ("BERT-base", "BERT-base freeze", "large"), ("BERT-base", "BERT-base hybrid", "large"),
+    ("BERT-base", "BERT-base full", "large"),
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One row of the study's results table, labelled as the study gives it (accuracies in %)."""
+
+    label: str
+    group: str
+    test_acc: float
+    preset: str | None = None  # only runs of this preset count (None: any run of the group)
+    train_seconds: float | None = None
+    inference_ms: float | None = None
+
+
+PUBLISHED = (
+    Published("BiLSTM", "BiLSTM", 62.90),
+    Published("DistilBERT", "DistilBERT", 73.88, train_seconds=735, inference_ms=44.1),
+    Published("BERT-base (hybrid)", "BERT-base", 74.06, preset="BERT-base hybrid"),
+    Published("BERT-base", "BERT-base", 74.77, train_seconds=1337, inference_ms=88.3),
+)
+TABLE_COLUMNS = ["study row", "published test %", "our run", "our test %", "95 % CI (exact binomial)",
+                 "gap (points)", "published outside our CI", "published train s", "our train s",
+                 "published ms/doc", "our ms/doc"]
+
+
+@dataclass
+class StudyEntry:
+    group: str
+    preset: str
+    config: dict[str, Any]
+    job: str | None = None  # the job id once queued
+
+
+@dataclass
+class StudyRecord:
+    id: str
+    created: float
+    pretrained_small: str
+    pretrained_large: str
+    entries: list[StudyEntry] = field(default_factory=list)
+    ensemble: str | None = None  # the ensemble's run id once built
+    ensemble_error: str | None = None  # why it could not be built (it is not retried)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [e.job for e in self.entries if e.job]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---- exact binomial interval -------------------------------------------------------------------------
+def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a proportion k/n (exact; 0 and 1 at the edges)."""
+    from scipy.stats import beta
+
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"binomial_ci: need 0 <= k <= n and n > 0, got k={k}, n={n}")
+    a = (1 - level) / 2
+    low = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return low, high
+
+
+def published_gap(our_acc: float, n: int, published_acc: float, level: float = 0.95) -> dict[str, Any]:
+    """Our accuracy (a share) on n documents against a published one (a share): the exact interval of
+    ours, the gap (ours - published, points) and whether the published value lies outside the interval."""
+    k = int(round(our_acc * n))
+    low, high = binomial_ci(k, n, level)
+    return {"low": low, "high": high, "gap_points": (our_acc - published_acc) * 100,
+            "outside": not (low <= published_acc <= high)}
+
+
+# ---- the grid and its record ----------------------------------------------------------------------------
+def plan_study(pretrained_small: str = SMALL, pretrained_large: str = LARGE, check: bool = True) -> list[StudyEntry]:
+    """The study grid as resolved configs; with `check`, every config passes the same preflight as
+    `train` (an unavailable model id raises ConfigError naming the field) before anything is queued."""
+    from newsclf.prepare import preflight
+
+    ids = {"small": str(pretrained_small).strip(), "large": str(pretrained_large).strip()}
+    for which, value in ids.items():
+        if not value:
+            raise ConfigError(f"pretrained_{which}", "give a hub id or a local folder")
+    out = []
+    for group, preset, which in GRID:
+        values = dict(PRESETS[preset])
+        if which:
+            values["pretrained"] = ids[which]
+        cfg = RunConfig(**values).resolved()
+        if check:
+            preflight(cfg)
+        out.append(StudyEntry(group, preset, cfg.to_dict()))
+    return out
+
+
+def _path(runs_dir: Path, study_id: str) -> Path:
+    return runs_dir / STUDY_FILE.format(id=study_id)
+
+
+def write_record(runs_dir: str | Path, record: StudyRecord) -> Path:
+    path = _path(Path(runs_dir), record.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.write_json_atomic(path, record.to_dict())
+    return path
+
+
+def read_record(runs_dir: str | Path, study_id: str) -> StudyRecord | None:
+    """A study record, or None when missing, corrupt, linked or not a regular file."""
+    from newsclf.runfiles import run_json
+
+    data = run_json(Path(runs_dir), STUDY_FILE.format(id=study_id))
+    if not isinstance(data, dict):
+        return None
+    try:
+        entries = [StudyEntry(str(e["group"]), str(e["preset"]), dict(e["config"]),
+                              str(e["job"]) if e.get("job") else None) for e in data.get("entries", [])]
+        return StudyRecord(str(data["id"]), float(data["created"]), str(data["pretrained_small"]),
+                           str(data["pretrained_large"]), entries, data.get("ensemble") or None,
+                           data.get("ensemble_error") or None)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def list_records(runs_dir: str | Path | None = None) -> list[StudyRecord]:
+    """Every readable study record of the runs dir, newest first."""
+    root = resolve_runs_dir(runs_dir)
+    if not root.is_dir():
+        return []
+    ids = [p.name[len(".study-"):-len(".json")] for p in root.glob(".study-*.json")]
+    records = [r for r in (read_record(root, i) for i in ids) if r is not None and r.id in ids]
+    return sorted(records, key=lambda r: -r.created)
+
+
+def queue_study(runs_dir: str | Path | None = None, pretrained_small: str = SMALL, pretrained_large: str = LARGE,
+                *, dry_run: bool = False, start: bool = True, gpus: str | None = None) -> StudyRecord:
+    """Check the whole grid, then submit each config (jobs.submit) and write the study record.
+    `dry_run`: only the checked plan (no job, no file)."""
+    from newsclf import jobs
+
+    entries = plan_study(pretrained_small, pretrained_large)
+    record = StudyRecord(time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6], time.time(),
+                         pretrained_small, pretrained_large, entries)
+    if dry_run:
+        return record
+    root = resolve_runs_dir(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        for entry in entries:
+            entry.job = jobs.submit(entry.config, root, gpus=gpus, start=start).id
+    finally:
+        if record.job_ids:  # what was queued is recorded even when a later submit failed
+            write_record(root, record)
+    return record
+
+
+# ---- reconcile: the ensemble, once ----------------------------------------------------------------------
+def _job_states(root: Path, record: StudyRecord) -> dict[str, str]:
+    from newsclf.jobs import files
+
+    states = {}
+    for job in record.job_ids:
+        run_dir = root / job
+        states[job] = "missing" if run_dir.is_symlink() or not run_dir.is_dir() else files.read_status(run_dir)["state"]
+    return states
+
+
+def best_per_group(root: Path, record: StudyRecord) -> dict[str, str]:
+    """{group: run id} of the finished run with the highest VALIDATION accuracy in each group."""
+    best: dict[str, tuple[float, str]] = {}
+    finished = {r.run_id: r for r in store.finished_runs(root)}
+    for entry in record.entries:
+        run = finished.get(entry.job or "")
+        if run is None:
+            continue
+        val = float(run.results.get("val_acc") or 0.0)
+        if entry.group not in best or val > best[entry.group][0]:
+            best[entry.group] = (val, run.run_id)
+    return {g: run_id for g, (_, run_id) in best.items()}
+
+
+def study_state(root: Path, record: StudyRecord) -> str:
+    """pending (jobs still queued/running) | ensembled | failed (ensemble refused) | too few (under two groups finished)."""
+    if record.ensemble:
+        return "ensembled"
+    if record.ensemble_error:
+        return "failed"
+    if any(s not in store.TERMINAL_STATES and s != "missing" for s in _job_states(root, record).values()):
+        return "pending"
+    return "too few" if len(best_per_group(root, record)) < 2 else "due"
+
+
+def reconcile_study(runs_dir: str | Path | None = None) -> list[StudyRecord]:
+    """For every study whose jobs are all terminal with at least two groups finished: build the
+    ensemble of each group's best run, once (file lock + re-read; a refusal is recorded, not retried)."""
+    from newsclf.ensemble import build_ensemble
+
+    root = resolve_runs_dir(runs_dir)
+    out = []
+    for record in list_records(root):
+        if study_state(root, record) == "due":
+            with store.file_lock(root / STUDY_LOCK.format(id=record.id)):
+                fresh = read_record(root, record.id)
+                if fresh is not None and study_state(root, fresh) == "due":
+                    members = list(best_per_group(root, fresh).values())
+                    try:
+                        fresh.ensemble = build_ensemble(members, root, name=ENSEMBLE_NAME).name
+                    except UserError as exc:
+                        fresh.ensemble_error = str(exc)
+                    write_record(root, fresh)
+                record = fresh or record
+        out.append(record)
+    return out
+
+
+# ---- the table beside the published numbers ---------------------------------------------------------------
+def study_table(runs: Sequence[store.RunInfo], record: StudyRecord | None = None) -> pd.DataFrame:
+    """One row per published result: our best run by validation accuracy among the runs of the study
+    record (or, without one, every finished run whose config matches the grid's presets apart from the
+    pretrained id), its test accuracy with the exact 95 % interval, and whether the published value
+    lies outside it."""
+    finished = {r.run_id: r for r in runs if r.results}
+    pool: list[tuple[str, str, store.RunInfo]] = []  # (group, preset, run)
+    if record is not None:
+        pool = [(e.group, e.preset, finished[e.job]) for e in record.entries if e.job in finished]
+    else:
+        for run in finished.values():
+            match = _matching_preset(run.config)
+            if match:
+                pool.append((*match, run))
+    rows = []
+    for pub in PUBLISHED:
+        cands = [r for g, p, r in pool if g == pub.group and (pub.preset is None or p == pub.preset)]
+        run = max(cands, key=lambda r: float(r.results.get("val_acc") or 0.0), default=None)
+        row = {"study row": pub.label, "published test %": pub.test_acc, "published train s": pub.train_seconds,
+               "published ms/doc": pub.inference_ms}
+        if run is not None:
+            acc, n = float(run.results["test_acc"]), int(run.results.get("n_test") or 0)
+            row.update({"our run": run.run_id, "our test %": acc * 100, "our train s": run.results.get("train_seconds"),
+                        "our ms/doc": run.results.get("inference_ms_per_doc")})
+            if n > 0:
+                gap = published_gap(acc, n, pub.test_acc / 100)
+                row.update({"95 % CI (exact binomial)": f"{gap['low'] * 100:.2f}–{gap['high'] * 100:.2f} % (n={n})",
+                            "gap (points)": gap["gap_points"], "published outside our CI": "yes" if gap["outside"] else "no"})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+_MATCH_KEYS = ("model", "protocol", "strategy", "classifier", "embed_dim", "hidden_size", "max_len")
+
+
+def _matching_preset(config: dict[str, Any]) -> tuple[str, str] | None:
+    """(group, preset) of the grid whose resolved config matches on the defining keys (pretrained ids
+    matched by the group's default model name)."""
+    for group, preset, which in GRID:
+        want = RunConfig(**PRESETS[preset]).resolved().to_dict()
+        if any(config.get(k) != want.get(k) for k in _MATCH_KEYS):
+            continue
+        if which and Path(str(config.get("pretrained", ""))).name != Path(str(want.get("pretrained", ""))).name:
+            continue
+        return group, preset
+    return None

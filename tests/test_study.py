@@ -1,0 +1,141 @@
+"""newsclf.study: the grid queued as jobs (not started), the record, the once-only ensemble, the exact
+binomial interval and the table beside the published numbers; the `study` CLI."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from newsclf import store
+from newsclf.config import ConfigError
+from newsclf.study import (GRID, PUBLISHED, StudyEntry, StudyRecord, binomial_ci, list_records, published_gap,
+                           queue_study, read_record, reconcile_study, study_state, study_table, write_record)
+from tests.helpers.jobs import fake_trainer, runs  # noqa: F401
+
+
+# ---- the exact interval ------------------------------------------------------------------------------
+def test_binomial_ci_matches_clopper_pearson():
+    low, high = binomial_ci(5, 10)
+    assert low == pytest.approx(0.18709, abs=1e-4) and high == pytest.approx(0.81291, abs=1e-4)
+    assert binomial_ci(0, 10) == (0.0, pytest.approx(0.30850, abs=1e-4))
+    assert binomial_ci(10, 10)[1] == 1.0
+    with pytest.raises(ValueError):
+        binomial_ci(11, 10)
+
+
+def test_published_gap_inside_and_outside():
+    # 7,532 test docs at 74.00 %: the interval is about +-1 point wide
+    near = published_gap(0.7400, 7532, 0.7406)
+    far = published_gap(0.7000, 7532, 0.7477)
+    assert not near["outside"] and near["low"] < 0.7406 < near["high"]
+    assert far["outside"] and far["gap_points"] == pytest.approx(-4.77)
+
+
+@pytest.fixture(scope="module")
+def study_models(tmp_path_factory):
+    """Tiny DistilBERT and BERT folders that take the grid's 512 tokens (local folders work offline)."""
+    from tests.helpers.tiny_models import make_tiny_bert, make_tiny_distilbert
+
+    root = tmp_path_factory.mktemp("study_models")
+    return str(make_tiny_distilbert(root / "small", max_len=512)), str(make_tiny_bert(root / "large", max_len=512))
+
+
+# ---- queueing --------------------------------------------------------------------------------------------
+def test_queue_submits_every_grid_config_without_starting(runs, study_models):  # noqa: F811
+    small, large = study_models
+    dry = queue_study(runs, small, large, dry_run=True)
+    assert len(dry.entries) == len(GRID) and not dry.job_ids and not list_records(runs)
+    record = queue_study(runs, small, large, start=False)
+    assert len(record.job_ids) == len(GRID)
+    states = {store.read_status(runs / j)["state"] for j in record.job_ids}
+    assert states == {"queued"}  # start=False: nothing launched
+    pretrained = [store.read_json(runs / e.job / store.CONFIG).get("pretrained") for e in record.entries]
+    assert pretrained.count(small) == 3 and pretrained.count(large) == 3
+    again = read_record(runs, record.id)
+    assert again is not None and again.job_ids == record.job_ids
+    assert [r.id for r in list_records(runs)] == [record.id]
+    assert study_state(runs, again) == "pending"
+    assert reconcile_study(runs)[0].ensemble is None  # jobs not terminal: nothing built
+
+
+def test_unknown_pretrained_queues_nothing(runs, tmp_path):  # noqa: F811
+    with pytest.raises(ConfigError):
+        queue_study(runs, str(tmp_path / "no-such-model"), str(tmp_path / "nor-this"), start=False)
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_record_is_not_read_through_a_link(tmp_path):
+    record = StudyRecord("abc", 1.0, "s", "l", [StudyEntry("TF-IDF", "x", {}, "job1")])
+    real = write_record(tmp_path / "elsewhere", record)
+    (tmp_path / "runs").mkdir()
+    os.symlink(real, tmp_path / "runs" / real.name)
+    assert read_record(tmp_path / "elsewhere", "abc").job_ids == ["job1"]
+    assert read_record(tmp_path / "runs", "abc") is None and list_records(tmp_path / "runs") == []
+
+
+# ---- reconcile: the ensemble, once ---------------------------------------------------------------------------
+def _study_of_tiny_runs(tiny_runs, root):
+    root.mkdir()
+    for kind in ("tfidf", "bilstm", "transformer"):
+        shutil.copytree(tiny_runs[kind], root / tiny_runs[kind].name)
+    entries = [StudyEntry("TF-IDF", "TF-IDF + complement NB (baseline)", {}, tiny_runs["tfidf"].name),
+               StudyEntry("BiLSTM", "BiLSTM + attention (study)", {}, tiny_runs["bilstm"].name),
+               StudyEntry("DistilBERT", "DistilBERT full", {}, tiny_runs["transformer"].name)]
+    record = StudyRecord("s1", 1.0, "tiny", "tiny", entries)
+    write_record(root, record)
+    return record
+
+
+def test_reconcile_builds_the_ensemble_once(tiny_runs, tmp_path):
+    root = tmp_path / "runs"
+    _study_of_tiny_runs(tiny_runs, root)
+    first = reconcile_study(root)[0]
+    assert first.ensemble and (root / first.ensemble / store.RESULTS).is_file()
+    res = store.read_json(root / first.ensemble / store.RESULTS)
+    assert len(res["members"]) == 3
+    second = reconcile_study(root)[0]
+    assert second.ensemble == first.ensemble
+    ensembles = [r for r in store.list_runs(root) if r.config.get("members")]
+    assert len(ensembles) == 1 and study_state(root, second) == "ensembled"
+
+
+def test_reconcile_waits_while_a_job_runs_and_needs_two_groups(tiny_runs, tmp_path):
+    root = tmp_path / "runs"
+    record = _study_of_tiny_runs(tiny_runs, root)
+    store.update_status(root / tiny_runs["bilstm"].name, state="running")
+    assert reconcile_study(root)[0].ensemble is None and study_state(root, record) == "pending"
+    store.update_status(root / tiny_runs["bilstm"].name, state="failed")
+    store.update_status(root / tiny_runs["transformer"].name, state="cancelled")
+    assert reconcile_study(root)[0].ensemble is None and study_state(root, record) == "too few"
+
+
+def test_study_table_beside_the_published_numbers(tiny_runs, tmp_path):
+    root = tmp_path / "runs"
+    record = _study_of_tiny_runs(tiny_runs, root)
+    table = study_table(store.finished_runs(root), record)
+    assert list(table["study row"]) == [p.label for p in PUBLISHED]
+    assert list(table["published test %"]) == [62.90, 73.88, 74.06, 74.77]
+    bilstm = table.set_index("study row").loc["BiLSTM"]
+    assert bilstm["our run"] == tiny_runs["bilstm"].name and "n=110" in bilstm["95 % CI (exact binomial)"]
+    assert bilstm["published outside our CI"] in ("yes", "no")
+    assert table.set_index("study row").loc["DistilBERT", "published train s"] == 735
+    assert table.set_index("study row").loc["BERT-base", "our run"] is None or \
+        str(table.set_index("study row").loc["BERT-base", "our run"]) in ("nan", "None")
+
+
+# ---- CLI -----------------------------------------------------------------------------------------------
+def test_cli_queue_dry_run_and_status(runs, study_models, tiny_runs, tmp_path, capsys):  # noqa: F811
+    from newsclf import cli
+
+    small = study_models[0]
+    assert cli.main(["study", "queue", "--pretrained-small", small, "--pretrained-large", small, "--dry-run",
+                     "--runs-dir", str(runs)]) == 0
+    assert "dry run: nothing queued" in capsys.readouterr().out and not list_records(runs)
+    root = tmp_path / "study_runs"
+    _study_of_tiny_runs(tiny_runs, root)
+    assert cli.main(["study", "status", "--runs-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble: " in out and "BERT-base (hybrid)" in out and "62.90" in out
+    assert json.loads((root / ".study-s1.json").read_text())["ensemble"]
