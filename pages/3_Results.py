@@ -6,7 +6,7 @@ import streamlit as st
 
 from newsclf import compare, plots
 from newsclf.models import get_family
-from newsclf.ui import cache, frame, runs_view
+from newsclf.ui import cache, compare_view, frame, results_view, runs_view, study_view
 
 frame.page_setup("Results", ":material/monitoring:")
 st.title("Results")
@@ -33,6 +33,8 @@ st.dataframe(frame.text_table(table.drop(columns=[compare.VAL_ACC, compare.TEST_
                             for c in (compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1)})
 st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="newsclf_comparison.csv",
                    mime="text/csv", key="results.csv")
+with st.expander("Significance of every pair (McNemar, Holm-adjusted; paired bootstrap CIs)", expanded=len(chosen) >= 2):
+    compare_view.render_pairwise(chosen, "test", key="results")
 
 # ---- curves -----------------------------------------------------------------------------------
 st.subheader("Training curves")
@@ -88,25 +90,10 @@ else:
         else:
             st.caption("The two runs do not share a confusion matrix of the same classes.")
 
-    with st.expander("Documents in a cell (click a cell above, or choose here)", expanded=clicked is not None):
-        pairs = compare.confusion_pairs(matrix, labels)
-        counts = {(i, j): n for i, j, n in pairs}
-        cell = clicked or (st.selectbox("Cell (true → predicted)", list(counts), key=f"results.cell.{cm_run}.{split}",
-                                        format_func=lambda c: f"{labels[c[0]]} → {labels[c[1]]} ({counts[c]})")
-                           if counts else None)
-        preds = cache.load_predictions(cm_run, split) if cell is not None else None
-        if cell is not None and preds is None:
-            st.warning("This run's predictions are missing (deleted or being rewritten).")
-        elif cell is not None:
-            docs = compare.cell_documents(preds, cell[0], cell[1])
-            st.markdown(f"**{len(docs)}** documents with true **{frame.plain(labels[cell[0]])}** predicted "
-                        f"**{frame.plain(labels[cell[1]])}**")
-            texts = cache.documents([d for d, _ in docs[:10]], run.config.get("protocol", "seed"))
-            for doc_id, conf in docs[:10]:
-                with st.expander(f"{frame.plain(doc_id)} — confidence {conf:.2f}"):
-                    frame.show_document(texts.get(doc_id, "(text unavailable: corpus missing)"), height=200)
-            if len(docs) > 10:
-                st.caption(f"…and {len(docs) - 10} more.")
+    results_view.render_cell_documents(run, cm_run, matrix, labels, split, clicked)
+    if cm_other is not None:
+        st.markdown(f"**Is A really better than B?** ({frame.plain(names[cm_run])} vs {frame.plain(names[cm_other])})")
+        compare_view.render_paired(cm_run, cm_other, split, key="results.paired")
 
 # ---- per-class metrics ---------------------------------------------------------------------------
 st.subheader(f"Per-class metrics ({split})")
@@ -139,4 +126,6 @@ if not strategies.empty:
     st.subheader("Fine-tuning strategies")
     st.dataframe(frame.text_table(strategies), hide_index=True, width="stretch")
 
+st.subheader("The study: our numbers beside the published ones")
+study_view.render_study(runs)
 runs_view.render_runs_manager()

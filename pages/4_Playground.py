@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from newsclf import plots
+from newsclf import compare, plots
 from newsclf.config import MAX_TEXT_CHARS
 from newsclf.predict import InputError, validate_text
 from newsclf.ui import batch_view, cache, explain_view, frame
@@ -36,6 +36,10 @@ if "playground.text" not in st.session_state and st.query_params.get("text"):
     st.session_state["playground.text"] = st.query_params.get("text", "")[:MAX_URL_TEXT]
 
 chosen = st.multiselect("Runs (two or more to compare)", list(by_id), format_func=lambda i: names[i], key="playground.runs")
+members = [m for i in chosen for m in compare.ensemble_members(by_id[i]) if m in by_id and m not in chosen]
+if members:  # an ensemble beside its members: whose vote decides?
+    st.button("Show the ensemble's members beside it", key="playground.members", icon=":material/join:",
+              on_click=lambda: st.session_state.update({"playground.runs": [*chosen, *dict.fromkeys(members)]}))
 batch = st.toggle("Batch mode: many texts at once", key="playground.batch",
                   help="Paste several texts separated by blank lines, or upload a .txt or .csv file.")
 if batch:

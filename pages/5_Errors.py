@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from newsclf import compare, plots
-from newsclf.ui import cache, explain_view, frame
+from newsclf.ui import cache, compare_view, explain_view, frame
 
 frame.page_setup("Errors", ":material/search:")
 st.title("Errors")
@@ -94,6 +94,7 @@ with tab_disagree:
         st.caption(f"A = {run_id}, B = {other_run}: they disagree on {len(dis)} of {len(table)} documents "
                    f"(A right: {(dis['right'] == 'A').sum()}, B right: {(dis['right'] == 'B').sum()}, "
                    f"neither: {(dis['right'] == 'neither').sum()})")
+        compare_view.render_paired(run_id, other_run, split, key="errors.paired")
         cells = ["disagree", *compare.AGREEMENT_CELLS.values()]
         left, right = st.columns([2, 3])
         with left:

@@ -7,12 +7,13 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers.app import PAGES, ROOT, app_env, empty_env  # noqa: F401
+from tests.helpers.app import PAGES as _PAGES, ROOT, app_env, empty_env  # noqa: F401
 from newsclf.plots import label
 from newsclf.ui.frame import plain
 
 pytestmark = pytest.mark.app
 TIMEOUT = 60
+PAGES = [*_PAGES, *(p for p in ["pages/6_Compare.py"] if p not in _PAGES)]
 
 
 def run_page(path: str) -> AppTest:
@@ -48,7 +49,7 @@ def test_page_empty_state(empty_env, path):
     assert_ok(at)
     body = texts(at)
     assert "Corpus: missing" in body
-    if path in ("pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py"):
+    if path in ("pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py", "pages/6_Compare.py"):
         assert "No finished runs yet" in body
     if path == "pages/1_Dataset.py":
         assert "not here yet" in body
@@ -113,7 +114,7 @@ def test_results_page_table_csv_and_cell_documents(app_env):
     assert "Fine-tuning strategies" in texts(at)  # the tiny transformer run
 
 
-@pytest.mark.parametrize("path", ["pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py"])
+@pytest.mark.parametrize("path", ["pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py", "pages/6_Compare.py"])
 def test_pages_survive_deleted_and_half_written_runs(app_env, path):
     at = run_page(path)
     if path.endswith("Playground.py"):
@@ -273,7 +274,7 @@ def _chart_strings(at: AppTest) -> str:
     return " ".join(json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("plotly_chart"))
 
 
-@pytest.mark.parametrize("path", ["pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py"])
+@pytest.mark.parametrize("path", ["pages/3_Results.py", "pages/4_Playground.py", "pages/5_Errors.py", "pages/6_Compare.py"])
 def test_hostile_class_names_render_as_plain_text(app_env, path):
     names = _rename_classes(app_env["runs_dir"])
     at = run_page(path)

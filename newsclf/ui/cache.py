@@ -265,3 +265,138 @@ def predict_batch(run_id: str, texts: Sequence[str]) -> tuple[list[str], list[li
     with model_lock(predictor):
         probs = predictor.predict_proba(list(texts))
     return list(predictor.label_names), [[float(p) for p in row] for row in probs]
+
+
+# ---- comparisons of runs (keyed on the predictions files' mtimes) --------------------------------------
+def _pred_key(run_id: str, split: str) -> tuple[str, int]:
+    """(run dir, mtime of its predictions of `split`); raises store.RunNotFoundError."""
+    run_dir = store.resolve_run(run_id, runs_dir())
+    return str(run_dir), _mtime(run_dir / store.PREDICTIONS.format(split=split))
+
+
+def _load(key: tuple[str, int], split: str) -> store.Predictions:
+    preds = store.load_predictions(Path(key[0]), split)
+    if preds is None:
+        raise ValueError(f"run {Path(key[0]).name}: its {split} predictions are missing or unreadable")
+    return preds
+
+
+@st.cache_data(max_entries=32, show_spinner="Paired test (McNemar + bootstrap)…")
+def _paired(a: tuple[str, int], b: tuple[str, int], split: str, names: tuple[str, str]):
+    from newsclf.significance import compare_runs
+
+    return compare_runs(_load(a, split), _load(b, split), store.load_labels(Path(a[0])), names=names)
+
+
+def paired(run_a: str, run_b: str, split: str):
+    """significance.PairedComparison of two runs on `split` (A - B); raises RUN_ERRORS (ValueError when
+    the runs were not scored on the same documents)."""
+    return _paired(_pred_key(run_a, split), _pred_key(run_b, split), split, (run_a, run_b))
+
+
+@st.cache_data(max_entries=16, show_spinner="Pairwise tests…")
+def _pairwise(keys: tuple[tuple[str, int], ...], split: str):
+    from newsclf.significance import pairwise as pairwise_
+
+    return pairwise_({Path(k[0]).name: _load(k, split) for k in keys}, store.load_labels(Path(keys[0][0])))
+
+
+def pairwise(run_ids: Sequence[str], split: str):
+    """significance.pairwise of the runs (Holm-adjusted McNemar p per pair); raises RUN_ERRORS."""
+    return _pairwise(tuple(_pred_key(r, split) for r in run_ids), split)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _reliability(key: tuple[str, int], split: str):
+    from newsclf.calibration import reliability as reliability_
+
+    preds = _load(key, split)
+    return reliability_(preds.probs, preds.y_true, Path(key[0]).name)
+
+
+def reliability(run_id: str, split: str = "test"):
+    """calibration.Reliability of a run's stored probabilities; raises RUN_ERRORS."""
+    return _reliability(_pred_key(run_id, split), split)
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring accuracy by length…")
+def _lengths_by_run(keys: tuple[tuple[str, int], ...], split: str, home: str, corpus: int):
+    import numpy as np
+
+    from newsclf.slices import length_frame, length_slices, run_max_len, unseen_shares, word_counts
+
+    out = {}
+    for key in keys:
+        run_dir = Path(key[0])
+        config = store.read_json_inside(run_dir, store.CONFIG) or {}
+        preds = _load(key, split)
+        ids = preds.doc_id.astype(str)
+        docs = data.get_documents(ids, config.get("protocol", "seed"), home)
+        keep = np.array([i in docs for i in ids], dtype=bool)
+        texts = [docs[i] for i in ids[keep]]
+        correct = (preds.y_true == preds.y_pred)[keep]
+        out[run_dir.name] = length_slices(word_counts(texts), correct, unseen_shares(texts, run_max_len(config)))
+    return length_frame(out)
+
+
+def length_slices(run_ids: Sequence[str], split: str = "test"):
+    """slices.length_frame of the runs (tidy: run, bucket, n, accuracy, unseen_share); raises RUN_ERRORS
+    or data.DataError without a corpus."""
+    home = data_home()
+    return _lengths_by_run(tuple(_pred_key(r, split) for r in run_ids), split, str(home), _corpus_stamp(home))
+
+
+HEADER_SAMPLE = 20  # test documents explained per run for the header-leakage share (bounded work)
+
+
+@st.cache_data(max_entries=16, show_spinner="Explaining a sample of test documents…")
+def _header_share(root: str, run_id: str, stamp: int, home: str, corpus: int, n: int) -> dict[str, Any]:
+    import numpy as np
+
+    from newsclf import explain as ex
+    from newsclf.compare import header_attribution_share
+
+    predictor = _predictor(root, run_id, stamp)
+    protocol = (store.read_json_inside(Path(root) / run_id, store.CONFIG) or {}).get("protocol", "seed")
+    test = data.load_dataset(protocol, home).split("test")
+    idx = sorted(np.random.default_rng(0).choice(len(test.texts), size=min(n, len(test.texts)), replace=False))
+    shares = []
+    for i in idx:
+        attr = ex.explain_locked(predictor, test.texts[i], lock=model_lock(predictor))
+        share = header_attribution_share(attr.offsets, attr.scores, test.texts[i])
+        if share is not None:
+            shares.append(share)
+    return {"n": len(idx), "with_header": len(shares), "mean": float(np.mean(shares)) if shares else None,
+            "method": ex.resolve_method(predictor.kind, None)}
+
+
+def header_share(run_id: str, n: int = HEADER_SAMPLE) -> dict[str, Any]:
+    """Mean share of |attribution| on header lines over `n` fixed test documents of the run's protocol
+    (the run's default explanation method); raises RUN_ERRORS or data.DataError."""
+    root, home = runs_dir(), data_home()
+    run_dir = store.resolve_run(run_id, root)
+    return _header_share(str(root), run_dir.name, _mtime(run_dir / store.BEST), str(home), _corpus_stamp(home), n)
+
+
+@st.cache_data(max_entries=4, show_spinner="Building the report…")
+def _report_zip(keys: tuple[tuple[str, int], ...], root: str, home: str, corpus: int) -> bytes:
+    import io
+    import tempfile
+    import zipfile
+
+    from newsclf.report import write_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_report([Path(k[0]).name for k in keys], Path(tmp) / "report", root, home)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, path in paths.items():
+                zf.write(path, f"newsclf-report/{name}")
+    return buf.getvalue()
+
+
+def report_zip(run_ids: Sequence[str]) -> bytes:
+    """The files of `python -m newsclf report RUN...` for the runs, zipped in memory; raises RUN_ERRORS or UserError."""
+    home = data_home()
+    return _report_zip(tuple(_pred_key(r, "test") + _pred_key(r, "val")[1:] for r in run_ids), str(runs_dir()),
+                       str(home), _corpus_stamp(home))

@@ -21,7 +21,8 @@ PAGES = [("app.py", "Home", ":material/home:"), ("pages/1_Dataset.py", "Dataset"
          ("pages/2_Train.py", "Train", ":material/model_training:"),
          ("pages/3_Results.py", "Results", ":material/monitoring:"),
          ("pages/4_Playground.py", "Playground", ":material/science:"),
-         ("pages/5_Errors.py", "Errors", ":material/search:")]
+         ("pages/5_Errors.py", "Errors", ":material/search:"),
+         ("pages/6_Compare.py", "Compare", ":material/compare_arrows:")]
 DOCUMENT_DISPLAY_CHARS = 20_000  # a document is shown up to this many characters (it is read whole)
 BLANK = "–"  # what an empty table cell shows
 # Markdown (CommonMark + Streamlit's :directives:, $math$) characters escaped by `plain`.
