@@ -3,7 +3,7 @@
 Starts `streamlit run app.py` headless on a free localhost port with a temporary runs dir
 (copies of the tiny tfidf and BiLSTM runs) and the tiny imported corpus; deep-links to every page
 on the freshly started server, launches a TF-IDF job from the Train page and watches it finish in
-the live panel, then classifies pasted text in the Playground with two runs. Any exception shown
+the live panel (an ensemble of two of them is present throughout), then classifies pasted text in the Playground with two runs. Any exception shown
 in a page fails the test. A full-page screenshot of every page is saved (into $NEWSCLF_SCREENSHOTS
 when set, else the test's tmp folder) and checked to be a real PNG.
 """
@@ -22,12 +22,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 _SKIP = browser_available()
 
 PAGES = {"Dataset": "Dataset", "Train": "Train", "Results": "Results", "Playground": "Playground",
-         "Errors": "Errors", "": "newsclf — 20 Newsgroups classifiers"}  # Dataset first: the first request deep-links
+         "Errors": "Errors", "Compare": "Compare", "": "newsclf — 20 Newsgroups classifiers"}  # Dataset first: the first request deep-links
 
 
 @pytest.fixture
 def server(tmp_path, tiny_runs, fixture_data_home):
+    from newsclf.ensemble import build_ensemble
+
     runs_dir = copy_runs(tiny_runs, tmp_path / "runs", kinds=("tfidf", "bilstm", "transformer"))
+    # an ensemble is present: every page lists it like any run
+    build_ensemble([tiny_runs["tfidf"].name, tiny_runs["bilstm"].name], runs_dir, name="browser-ensemble")
     env = {"NEWSCLF_RUNS_DIR": str(runs_dir), "NEWSCLF_DATA_HOME": str(fixture_data_home), "NEWSCLF_GPUS": "none"}
     log = tmp_path / "streamlit.log"
     proc, url = start_server(env, log)
