@@ -38,6 +38,12 @@ def render_paired(run_a: str, run_b: str, split: str, key: str) -> None:
               help="95 % paired bootstrap CI: " + _points(cmp.f1_macro_diff))
     st.caption(f"A = {plain(run_a)}, B = {plain(run_b)}, {cmp.n} {split} documents. Accuracy: {_points(cmp.acc_diff)}; "
                f"macro-F1: {_points(cmp.f1_macro_diff)}. {cmp.n_boot} paired bootstrap resamples (seed {cmp.seed}).")
+    per_class = cmp.per_class_frame()
+    if len(per_class):
+        top = per_class.loc[per_class["diff"].abs().idxmax()]
+        beyond = int(((per_class["low"] > 0) | (per_class["high"] < 0)).sum())
+        st.caption(f"Largest per-class F1 gap: {plain(top['label'])} ({top['diff']:+.3f}, 95 % CI {top['low']:+.3f} to "
+                   f"{top['high']:+.3f}); {beyond} of {len(per_class)} classes have an interval that excludes 0.")
     with st.expander("Per-class F1 differences (A - B) with 95 % intervals"):
         per = cmp.per_class_frame().rename(columns={"f1_a": "F1 A", "f1_b": "F1 B", "diff": "A - B", "low": "CI low",
                                                     "high": "CI high"})
