@@ -24,15 +24,7 @@ picked = [by_id[i] for i in chosen]
 
 # ---- comparison table ------------------------------------------------------------------------
 st.subheader("Comparison")
-table = compare.comparison_table(picked)
-st.dataframe(frame.text_table(table.drop(columns=[compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1]))
-             .join(table[[compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1]]),
-             hide_index=True, width="stretch",
-             column_order=compare.COMPARISON_COLUMNS,
-             column_config={c: st.column_config.NumberColumn(format="%.4f")
-                            for c in (compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1)})
-st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="newsclf_comparison.csv",
-                   mime="text/csv", key="results.csv")
+table = results_view.render_comparison_table(picked)
 with st.expander("Significance of every pair (McNemar, Holm-adjusted; paired bootstrap CIs)", expanded=len(chosen) >= 2):
     compare_view.render_pairwise(chosen, "test", key="results")
 

@@ -5,6 +5,7 @@ import streamlit as st
 
 from newsclf import compare, plots
 from newsclf.ui import cache, compare_view, explain_view, frame
+from newsclf.ui.errors_view import pick_document, show_document
 
 frame.page_setup("Errors", ":material/search:")
 st.title("Errors")
@@ -26,37 +27,6 @@ table = compare.predictions_frame(preds, labels)
 protocol = run.config.get("protocol", "seed")
 
 
-def _pick(rows, source: str, key: str) -> str | None:
-    """A table with single-row selection and a document selectbox that follows it; the chosen doc id.
-
-    Selecting a row (or another document) makes this tab's document the one explained below."""
-    ids = rows["doc_id"].tolist()
-    event = st.dataframe(rows, hide_index=True, width="stretch", height=300, on_select="rerun",
-                         selection_mode="single-row", key=f"{key}.table",
-                         column_config={c: st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")
-                                        for c in rows.columns if "conf" in c})
-    selected = [i for i in (event.selection.rows if event else []) if i < len(ids)]
-    seen = st.session_state.setdefault("errors.seen", {})
-    if seen.get(key) != selected:  # a new row selection in this tab: it decides what is explained
-        seen[key] = selected
-        if selected:
-            st.session_state["errors.focus"] = source
-    index = selected[0] if selected else 0
-    return st.selectbox("Document", ids, index=index, key=f"{key}.doc.{index}",
-                        on_change=lambda: st.session_state.update({"errors.focus": source}))
-
-
-def _show(doc_id: str, rows: dict[str, dict]) -> None:
-    """The document's text with each run's prediction."""
-    st.markdown(f"**Document {frame.plain(doc_id)}**")
-    for col, (name, row) in zip(st.columns(len(rows)), rows.items()):
-        ok = ":material/check_circle:" if row["predicted"] == row["true"] else ":material/cancel:"
-        col.markdown(f"{ok} **{frame.plain(name)}**: {frame.plain(row['predicted'])} "
-                     f"({row['confidence']:.1%}); true: {frame.plain(row['true'])}")
-    text = cache.documents([doc_id], protocol).get(doc_id)
-    frame.show_document(text if text is not None else "(text unavailable: the corpus is missing)")
-
-
 tab_errors, tab_disagree = st.tabs(["Misclassified", "Two models disagree"])
 picked: dict[str, tuple[str, list[str]]] = {}  # source tab -> (doc id, runs to explain)
 
@@ -75,8 +45,8 @@ with tab_errors:
     if errors.empty:
         st.info("No misclassified documents match these filters.", icon=":material/info:")
     else:
-        doc_id = _pick(errors, "errors", f"errors.err.{run_id}.{split}")
-        _show(doc_id, {names[run_id]: errors.set_index("doc_id").loc[doc_id]})
+        doc_id = pick_document(errors, "errors", f"errors.err.{run_id}.{split}")
+        show_document(doc_id, {names[run_id]: errors.set_index("doc_id").loc[doc_id]}, protocol)
         picked["errors"] = (doc_id, [run_id])
 
 with tab_disagree:
@@ -120,9 +90,9 @@ with tab_disagree:
             st.info("No documents in this cell" + (" match the search." if search.strip() else "."),
                     icon=":material/info:")
         else:
-            doc_id = _pick(rows, "disagree", f"errors.dis.{run_id}.{other_run}.{split}.{cell}")
-            _show(doc_id, {f"A {names[run_id]}": table.set_index("doc_id").loc[doc_id],
-                           f"B {names[other_run]}": b.set_index("doc_id").loc[doc_id]})
+            doc_id = pick_document(rows, "disagree", f"errors.dis.{run_id}.{other_run}.{split}.{cell}")
+            show_document(doc_id, {f"A {names[run_id]}": table.set_index("doc_id").loc[doc_id],
+                                   f"B {names[other_run]}": b.set_index("doc_id").loc[doc_id]}, protocol)
             picked["disagree"] = (doc_id, [run_id, other_run])
 
 source = st.session_state.get("errors.focus", "errors")

@@ -7,13 +7,12 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers.app import PAGES as _PAGES, ROOT, app_env, empty_env  # noqa: F401
+from tests.helpers.app import PAGES, ROOT, app_env, empty_env  # noqa: F401
 from newsclf.plots import label
 from newsclf.ui.frame import plain
 
 pytestmark = pytest.mark.app
 TIMEOUT = 60
-PAGES = [*_PAGES, *(p for p in ["pages/6_Compare.py"] if p not in _PAGES)]
 
 
 def run_page(path: str) -> AppTest:

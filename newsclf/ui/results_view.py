@@ -28,3 +28,18 @@ def render_cell_documents(run, cm_run: str, matrix, labels: list[str], split: st
                     frame.show_document(texts.get(doc_id, "(text unavailable: corpus missing)"), height=200)
             if len(docs) > 10:
                 st.caption(f"…and {len(docs) - 10} more.")
+
+
+def render_comparison_table(picked):
+    """The study's comparison table of the picked runs (numbers formatted, text cells plain) and a CSV download;
+    returns the table (its columns are newsclf.compare's constants)."""
+    table = compare.comparison_table(picked)
+    st.dataframe(frame.text_table(table.drop(columns=[compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1]))
+                 .join(table[[compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1]]),
+                 hide_index=True, width="stretch",
+                 column_order=compare.COMPARISON_COLUMNS,
+                 column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                for c in (compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1)})
+    st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="newsclf_comparison.csv",
+                       mime="text/csv", key="results.csv")
+    return table
