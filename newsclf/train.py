@@ -224,8 +224,12 @@ class Trainer:
             event = {"type": "epoch", "epoch": epoch + 1, "epochs": total_epochs,
                      "phase": self.phases[phase_index].name, "train_loss": train_loss, "val_loss": val_loss,
                      "val_acc": val_acc, "is_best": is_best, "time": time.time()}
+            patience = self.cfg.patience or 0  # early stopping; the best epoch is kept either way
+            event["early_stop"] = bool(patience) and self.state.epoch - self.state.best_epoch >= patience
             self.state.history.append({k: event[k] for k in ("epoch", "train_loss", "val_loss", "val_acc")})
             yield event
+            if event["early_stop"]:
+                return
 
     def loader_set_epoch(self, epoch: int) -> None:
         sampler = self.loader.sampler if self.dist.enabled else self.loader.batch_sampler
@@ -259,7 +263,8 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_cuda):
             logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return F.cross_entropy(logits.float(), batch["labels"], weight=self.loss_weight)
+        return F.cross_entropy(logits.float(), batch["labels"], weight=self.loss_weight,
+                               label_smoothing=self.cfg.label_smoothing or 0.0)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
