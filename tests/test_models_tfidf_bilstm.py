@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from newsclf import store
-from newsclf.config import RunConfig
+from newsclf.config import PRESETS, RunConfig
 from newsclf.models import bilstm, tfidf
 from newsclf.models.lstm_cpu import masked_bilstm, reverse_index
 from newsclf.text import PAD_ID, UNK_ID, Vocab, WordEncoder
@@ -135,8 +135,11 @@ def test_tfidf_weighting_has_mean_one_and_favours_rare_repeated_tokens():
     assert w[0, 0] == w[0, 1]
 
 
+STUDY = PRESETS["BiLSTM + attention (study)"]
+
+
 def test_build_uses_the_study_architecture_and_the_training_vocabulary():
-    cfg = RunConfig(model="bilstm", vocab_size=6).resolved()
+    cfg = RunConfig(**{**STUDY, "vocab_size": 6}).resolved()
     model, enc = bilstm.build(cfg, ["a b c d e f g h", "a b c"], LABELS)
     assert len(enc.vocab) == 6 and enc.max_len == 256
     assert model.embedding.num_embeddings == 6 and model.embedding.embedding_dim == 300
@@ -146,7 +149,22 @@ def test_build_uses_the_study_architecture_and_the_training_vocabulary():
     assert (model.attention.in_features, model.attention.out_features) == (256, 1)
     assert (model.classifier.in_features, model.classifier.out_features) == (256, 20)
     assert model.dropout.p == 0.3 and model.embed_dropout.p == 0.3
-    assert model.arch.embeddings == "random"
+    assert model.arch.embeddings == "random" and model.arch.pooling == "attention"
+
+
+def test_the_default_is_bilstm_plus_attention_and_max_pooling_with_more_dropout():
+    cfg = RunConfig(model="bilstm").resolved()
+    model, enc = bilstm.build(cfg, ["a b c d", "a b c", "a e"], LABELS)
+    assert enc.vocab.itos[2:] == ["a", "b", "c"]  # min_freq 2: d and e are out
+    assert (model.classifier.in_features, model.embed_dropout.p, model.arch.word_dropout) == (512, 0.4, 0.1)
+    ids = torch.tensor([[2, 3, 4, 0], [2, 0, 0, 0]])
+    model.eval()
+    out = model(input_ids=ids, attention_mask=(ids != 0).long())
+    assert out.logits.shape == (2, 20) and torch.isfinite(out.logits).all()
+    model.train()
+    torch.manual_seed(0)  # word dropout zeroes whole token vectors in training only
+    a = model(input_ids=ids, attention_mask=(ids != 0).long()).logits
+    assert a.shape == (2, 20)
 
 
 def test_bilstm_save_load_round_trip(tmp_path: Path):
@@ -181,23 +199,24 @@ def test_glove_rows_are_copied_from_txt_and_zip(tmp_path: Path, kind: str):
         with zipfile.ZipFile(path, "w") as zf:
             zf.writestr("glove.6B.50d.txt", "puck " + " ".join(["9.0"] * 50) + "\n")  # a decoy of another size
             zf.writestr("glove.6B.300d.txt", text)
-    cfg = RunConfig(model="bilstm", glove=str(path), hidden_size=4).resolved()
+    cfg = RunConfig(model="bilstm", glove=str(path), hidden_size=4, min_freq=1).resolved()
     model, enc = bilstm.build(cfg, ["the puck and the goalie", "orbit shuttle"], LABELS)
-    assert model.arch.embeddings == "glove"
+    assert model.arch.embeddings == path.name
     weight = model.embedding.weight.detach().numpy()
     for word in ("puck", "goalie", "orbit"):
         np.testing.assert_array_equal(weight[enc.vocab.stoi[word]], vectors[word])
     assert not np.allclose(weight[enc.vocab.stoi["shuttle"]], 0)  # random init kept for words GloVe lacks
     assert (weight[PAD_ID] == 0).all()
     bilstm.save(model, enc, tmp_path / "best")
-    assert json.loads((tmp_path / "best" / bilstm.ARCH).read_text())["embeddings"] == "glove"
+    arch = json.loads((tmp_path / "best" / bilstm.ARCH).read_text())
+    assert arch["embeddings"] == path.name and arch["embeddings_info"]["vocab_coverage"] == round(3 / 6, 4)
 
 
 def test_glove_without_any_vocabulary_word_is_an_error(tmp_path: Path):
     path = tmp_path / "g.txt"
     path.write_text("zzz " + " ".join(["0.5"] * 300) + "\n")
     cfg = RunConfig(model="bilstm", glove=str(path), hidden_size=4).resolved()
-    with pytest.raises(ValueError, match="glove"):
+    with pytest.raises(ValueError, match="no word of the vocabulary"):
         bilstm.build(cfg, ["puck goalie"], LABELS)
 
 
@@ -209,8 +228,11 @@ def test_a_glove_run_records_it(tmp_path: Path, fixture_data_home: Path):
     glove.write_text(text)
     run = train_tiny_run(tmp_path / "runs", fixture_data_home, model="bilstm", name="glove", glove=str(glove),
                          embed_dim=300, epochs=1, limit_train=40)
-    assert json.loads((run / store.CONFIG).read_text())["glove"] == str(glove)
-    assert json.loads((run / store.BEST / bilstm.ARCH).read_text())["embeddings"] == "glove"
+    config = json.loads((run / store.CONFIG).read_text())
+    assert (config["embeddings"], config["glove"]) == (str(glove.resolve()), "")  # the alias maps onto it
+    assert json.loads((run / store.BEST / bilstm.ARCH).read_text())["embeddings"] == glove.name
+    info = json.loads((run / store.RESULTS).read_text())["embeddings"]
+    assert info["source"] == glove.name and info["dim"] == 300 and 0 < info["token_coverage"] < 1
     assert store.read_status(run)["state"] == "finished"
 
 
