@@ -158,24 +158,31 @@ def read_vectors(path: Path, dim: int, wanted: set[str]) -> dict[str, np.ndarray
 
 
 # ---- downloads ----------------------------------------------------------------------------------------
-def cache_dir(data_home: str | os.PathLike | None) -> Path:
-    from newsclf.config import resolve_data_home
+def cache_dir(data_home: str | os.PathLike) -> Path:
+    """Downloads live in <data home>/embeddings (the caller resolves the data home: flag, env, data/)."""
+    return Path(data_home) / "embeddings"
 
-    return resolve_data_home(data_home) / "embeddings"
+
+def cached_download(name: str, data_home: str | os.PathLike) -> Path | None:
+    """The verified local copy of download `name`, or None (no network used)."""
+    item = DOWNLOADS[name]
+    root = cache_dir(data_home)
+    try:
+        path = Path(_hf_download(item.repo, item.filename, root, local_only=True))
+    except Exception:  # noqa: BLE001 - not in the cache (huggingface_hub raises several kinds)
+        return None
+    return path if _verified(path, root / f"{item.filename}.sha256") else None
 
 
-def fetch_download(name: str, data_home: str | os.PathLike | None = None) -> Path:
+def fetch_download(name: str, data_home: str | os.PathLike) -> Path:
     """The local path of download `name`: cached, or fetched now and checked against the hub's sha256."""
     item = DOWNLOADS[name]
     root = cache_dir(data_home)
+    cached = cached_download(name, data_home)
+    if cached is not None:
+        return cached
     root.mkdir(parents=True, exist_ok=True)
     marker = root / f"{item.filename}.sha256"
-    try:
-        path = Path(_hf_download(item.repo, item.filename, root, local_only=True))
-        if _verified(path, marker):
-            return path
-    except Exception:  # noqa: BLE001 - not cached (or not verified yet): download below
-        path = None
     if _offline():
         raise EmbeddingsError(offline_message(name, "HF_HUB_OFFLINE=1 is set"))
     try:
@@ -234,8 +241,8 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def local_path(spec: str, data_home: str | os.PathLike | None = None) -> Path:
-    """The file or folder `spec` names (a download is fetched first)."""
+def local_path(spec: str, data_home: str | os.PathLike = "data") -> Path:
+    """The file or folder `spec` names (a download is fetched first into `data_home`)."""
     if source_kind(spec) == "download":
         return fetch_download(spec, data_home)
     return Path(spec).expanduser()
@@ -291,30 +298,27 @@ def hf_tokenizer(path: Path):
 
 
 # ---- checks and coverage -------------------------------------------------------------------------------
-def check(spec: str, dim: int | None, field: str = "embeddings") -> None:
-    """Preflight (before a run dir exists): the download is known, the file holds `dim`-d vectors, the
-    folder is a loadable HF model. Raises ConfigError naming `field`, one line."""
-    from newsclf.config import ConfigError
-
+def check(spec: str, dim: int | None, data_home: str | os.PathLike = "data") -> None:
+    """Preflight (before a run dir exists): the download is known (and cached, when offline), the file
+    holds `dim`-d vectors, the folder is a loadable HF model. Raises EmbeddingsError, one line."""
     kind = source_kind(spec)
-    try:
-        if kind == "download":
-            return
-        path = Path(spec).expanduser()
-        if kind == "hf":
-            hf_dim(path)
-            if hf_embedding_table(path).shape[1] != hf_dim(path):
-                raise EmbeddingsError(f"{path}: the embedding table's width differs from config.json")
-            hf_tokenizer(path)
-            return
-        if path.suffix.lower() not in VECTOR_SUFFIXES and not path.is_file():
-            raise EmbeddingsError(f"unknown embeddings {spec!r}: give one of {', '.join(DOWNLOADS)}, "
-                                  "a vectors file (.txt/.vec/.zip/.gz) or a Hugging Face model folder")
-        got = peek_dim(spec, dim)
-        if dim is not None and got != dim:
-            raise EmbeddingsError(f"{spec} holds {got}-d vectors, not {dim}-d")
-    except EmbeddingsError as exc:
-        raise ConfigError(field, str(exc).removeprefix("embeddings: ")) from None
+    if kind == "download":
+        if _offline() and cached_download(spec, data_home) is None:
+            raise EmbeddingsError(offline_message(spec, "HF_HUB_OFFLINE=1 is set and it is not cached"))
+        return
+    path = Path(spec).expanduser()
+    if kind == "hf":
+        hf_dim(path)
+        if hf_embedding_table(path).shape[1] != hf_dim(path):
+            raise EmbeddingsError(f"{path}: the embedding table's width differs from config.json")
+        hf_tokenizer(path)
+        return
+    if path.suffix.lower() not in VECTOR_SUFFIXES and not path.is_file():
+        raise EmbeddingsError(f"unknown embeddings {spec!r}: give one of {', '.join(DOWNLOADS)}, "
+                              "a vectors file (.txt/.vec/.zip/.gz) or a Hugging Face model folder")
+    got = peek_dim(spec, dim)
+    if dim is not None and got != dim:
+        raise EmbeddingsError(f"{spec} holds {got}-d vectors, not {dim}-d")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from newsclf import embeddings as emb
-from newsclf.config import ConfigError
+from newsclf.config import ConfigError, resolve_data_home
 from newsclf.models.lstm_cpu import masked_bilstm
 from newsclf.models.output import ClassifierOutput
 from newsclf.text import PAD_ID, SubwordEncoder, Vocab, WordEncoder
@@ -144,7 +144,7 @@ def build(cfg, train_texts: Sequence[str], label_names: Sequence[str]):
     arch = _arch(cfg, len(vocab), len(label_names), emb.describe(spec), PAD_ID, "words")
     model = BiLSTMAttention(arch, torch.from_numpy(vocab.idf))
     if spec != "random":
-        path = emb.local_path(spec, cfg.data_home or None)
+        path = emb.local_path(spec, resolve_data_home(cfg.data_home or None))
         info = load_vectors_into(model.embedding, vocab, path, emb.describe(spec))
         arch.embeddings_info = info.as_dict()
         _log_coverage(arch.embeddings_info)
@@ -241,4 +241,7 @@ def load(directory: Path, device: str | torch.device = "cpu"):
 
 def check_glove(path: Path, dim: int, lines: int = 1000) -> None:
     """Kept for callers of the old API: refuse a file without `dim`-d vectors (ConfigError on `glove`)."""
-    emb.check(str(path), dim, field="glove")
+    try:
+        emb.check(str(path), dim)
+    except emb.EmbeddingsError as exc:
+        raise ConfigError("glove", str(exc).removeprefix("embeddings: ")) from None

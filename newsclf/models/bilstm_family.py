@@ -35,9 +35,13 @@ class BiLSTMFamily(TorchFamily):
 
     def preflight(self, cfg) -> None:
         from newsclf import embeddings
+        from newsclf.config import ConfigError, resolve_data_home
 
         if _pretrained(cfg):
-            embeddings.check(cfg.embeddings, cfg.embed_dim)
+            try:
+                embeddings.check(cfg.embeddings, cfg.embed_dim, resolve_data_home(cfg.data_home or None))
+            except embeddings.EmbeddingsError as exc:
+                raise ConfigError("embeddings", str(exc).removeprefix("embeddings: ")) from None
 
     def describe(self, config) -> str:
         from newsclf import embeddings
