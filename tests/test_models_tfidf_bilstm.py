@@ -362,3 +362,44 @@ def test_a_stop_request_ends_the_run_cancelled(tmp_path: Path, fixture_data_home
     assert status["state"] == "cancelled" and status["reason"]
     assert seen.count("step") == 2 and "epoch" not in seen
     assert not (run_dir / store.RESULTS).exists()
+
+
+def test_early_stopping_ends_after_patience_epochs_without_a_better_val_acc(tmp_path: Path, fixture_data_home: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """Scripted val accuracies 0.3, 0.5, 0.5, 0.4, 0.9 with patience 2: stops after epoch 4, keeps epoch 2."""
+    from tests.helpers.runs import train_tiny_run
+
+    from newsclf.train import Trainer
+
+    scripted = iter([0.3, 0.5, 0.5, 0.4, 0.9])
+    real_evaluate = Trainer.evaluate
+    monkeypatch.setattr(Trainer, "evaluate", lambda self: (real_evaluate(self)[0], next(scripted)))
+    run = train_tiny_run(tmp_path, fixture_data_home, model="bilstm", name="patience", epochs=5, patience=2,
+                         limit_train=40)
+    epochs = [e for e in store.read_metrics(run / store.METRICS)[0] if e.get("type") == "epoch"]
+    assert [e["early_stop"] for e in epochs] == [False, False, False, True]
+    assert json.loads((run / store.RESULTS).read_text())["best_epoch"] == 2
+    assert store.read_status(run)["state"] == "finished"
+
+
+def test_label_smoothing_reaches_the_loss(monkeypatch: pytest.MonkeyPatch):
+    import torch.nn.functional as F
+
+    from newsclf.train import Trainer
+
+    seen = {}
+    real = F.cross_entropy
+
+    def spy(*args, **kwargs):
+        seen["label_smoothing"] = kwargs.get("label_smoothing")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(F, "cross_entropy", spy)
+    trainer = Trainer.__new__(Trainer)
+    trainer.device, trainer.use_cuda, trainer.loss_weight = torch.device("cpu"), False, None
+    trainer.cfg = RunConfig(model="bilstm", label_smoothing=0.2).resolved()
+    trainer.ddp_model = lambda input_ids, attention_mask: type("O", (), {"logits": torch.zeros(2, 3)})()
+    batch = {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.ones(2, 4, dtype=torch.long),
+             "labels": torch.tensor([0, 1])}
+    trainer._loss(batch)
+    assert seen["label_smoothing"] == 0.2
