@@ -64,7 +64,7 @@ def test_every_format_loads_its_vectors_and_reports_coverage(tmp_path: Path, kin
     path = _write(tmp_path, kind, vectors)
     # a zip holding several sizes: embed_dim picks the member (empty picks the 300d one, else the first)
     size = {"embed_dim": DIM} if kind == "zip" else {}
-    cfg = RunConfig(model="bilstm", embeddings=str(path), hidden_size=4, **size).resolved()
+    cfg = RunConfig(model="bilstm", embeddings=str(path), hidden_size=4, min_freq=2, **size).resolved()
     assert cfg.embed_dim == DIM and cfg.embeddings == str(path.resolve())
     get_family("bilstm").preflight(cfg)
     model, enc = bilstm.build(cfg, TEXTS, LABELS)
@@ -73,7 +73,7 @@ def test_every_format_loads_its_vectors_and_reports_coverage(tmp_path: Path, kin
         np.testing.assert_array_equal(weight[enc.vocab.stoi[word]], vectors[word])
     assert (weight[PAD_ID] == 0).all() and "goalie" not in enc.vocab.stoi  # seen once: below min_freq 2
     info = model.arch.embeddings_info
-    # min_freq 2 (BiLSTM+): vocabulary = puck, orbit, the; 11 tokens, of which puck 3 + orbit 2 have vectors
+    # min_freq 2: vocabulary = puck, orbit, the; 11 tokens, of which puck 3 + orbit 2 have vectors
     assert enc.vocab.itos[2:] == ["puck", "orbit", "the"]
     assert info["dim"] == DIM and info["vocab_coverage"] == round(2 / 3, 4)
     assert info["token_coverage"] == round(5 / 11, 4)

@@ -152,19 +152,20 @@ def test_build_uses_the_study_architecture_and_the_training_vocabulary():
     assert model.arch.embeddings == "random" and model.arch.pooling == "attention"
 
 
-def test_the_default_is_bilstm_plus_attention_and_max_pooling_with_more_dropout():
+def test_the_default_is_the_study_network_with_early_stopping_and_the_options_work():
     cfg = RunConfig(model="bilstm").resolved()
+    assert (cfg.patience, cfg.pooling, cfg.word_dropout, cfg.label_smoothing, cfg.min_freq) == (2, "attention", 0.0, 0.0, 1)
+    model, _ = bilstm.build(cfg, ["a b c d", "a b c", "a e"], LABELS)
+    assert model.classifier.in_features == 256 and model.embed_dropout.p == cfg.dropout == 0.3
+    cfg = RunConfig(model="bilstm", min_freq=2, pooling="attention+max", embed_dropout=0.4, word_dropout=0.1).resolved()
     model, enc = bilstm.build(cfg, ["a b c d", "a b c", "a e"], LABELS)
     assert enc.vocab.itos[2:] == ["a", "b", "c"]  # min_freq 2: d and e are out
     assert (model.classifier.in_features, model.embed_dropout.p, model.arch.word_dropout) == (512, 0.4, 0.1)
     ids = torch.tensor([[2, 3, 4, 0], [2, 0, 0, 0]])
-    model.eval()
-    out = model(input_ids=ids, attention_mask=(ids != 0).long())
+    out = model.eval()(input_ids=ids, attention_mask=(ids != 0).long())
     assert out.logits.shape == (2, 20) and torch.isfinite(out.logits).all()
-    model.train()
     torch.manual_seed(0)  # word dropout zeroes whole token vectors in training only
-    a = model(input_ids=ids, attention_mask=(ids != 0).long()).logits
-    assert a.shape == (2, 20)
+    assert torch.isfinite(model.train()(input_ids=ids, attention_mask=(ids != 0).long()).logits).all()
 
 
 def test_bilstm_save_load_round_trip(tmp_path: Path):
