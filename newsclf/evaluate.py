@@ -82,6 +82,7 @@ def evaluate_run(run_dir: Path, device: str = "cpu", train_seconds: float | None
     results["device"] = device_name(device)
     results["n_train"], results["n_val"], results["n_test"] = len(data.train.texts), len(data.val.texts), len(data.test.texts)
     results["label_names"] = list(data.label_names)
+    results.update(getattr(family, "results_extra", lambda _model: {})(model))  # e.g. the BiLSTM's embeddings
     store.write_json_atomic(run_dir / store.RESULTS, results)
     return results
 

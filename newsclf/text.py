@@ -57,8 +57,9 @@ class Vocab:
         return len(self.itos)
 
     @classmethod
-    def build(cls, texts: Iterable[str], max_size: int) -> "Vocab":
-        """Most frequent words of `texts` (training split only), at most `max_size` entries."""
+    def build(cls, texts: Iterable[str], max_size: int, min_freq: int = 1) -> "Vocab":
+        """Most frequent words of `texts` (training split only) seen at least `min_freq` times, at most
+        `max_size` entries. The word counts stay on the instance as `train_counts` (not saved)."""
         counts: Counter[str] = Counter()
         doc_freq: Counter[str] = Counter()
         n_docs = 0
@@ -67,13 +68,16 @@ class Vocab:
             counts.update(toks)
             doc_freq.update(set(toks))
             n_docs += 1
-        most = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max_size - 2]]
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        most = [w for w, c in ranked if c >= min_freq][: max_size - 2]
         itos = [PAD, UNK] + most
         idf = np.zeros(len(itos), dtype=np.float32)
         for i, w in enumerate(itos[2:], start=2):
             idf[i] = math.log((1 + n_docs) / (1 + doc_freq[w])) + 1.0
         idf[UNK_ID] = math.log(1 + n_docs) + 1.0  # unseen words are as rare as it gets
-        return cls(itos, idf)
+        vocab = cls(itos, idf)
+        vocab.train_counts = dict(counts)
+        return vocab
 
     def to_json(self) -> dict:
         return {"itos": self.itos, "idf": [round(float(x), 6) for x in self.idf]}
@@ -118,6 +122,71 @@ class WordEncoder:
     def load(cls, directory: Path) -> "WordEncoder":
         data = json.loads((Path(directory) / cls.FILE).read_text(encoding="utf-8"))
         return cls(Vocab.from_json(data), int(data["max_len"]))
+
+
+class SubwordEncoder:
+    """A Hugging Face fast tokenizer's sub-words for the BiLSTM: no special tokens, pieces without a letter
+    or digit (punctuation) skipped, truncated to `max_len`; character offsets for explanations.
+
+    Runs on the `tokenizers` library alone (tokenizer.json, plain JSON): loading a run never needs
+    transformers nor trusts anything in the run folder beyond that JSON.
+    """
+
+    FILE = "subword_encoder.json"
+    TOKENIZER = "tokenizer.json"
+
+    def __init__(self, tokenizer, pad_id: int, unk_id: int, max_len: int):
+        self.tokenizer = tokenizer  # tokenizers.Tokenizer, truncation and padding off
+        self.pad_id, self.unk_id, self.max_len = int(pad_id), int(unk_id), int(max_len)
+
+    @classmethod
+    def from_hf(cls, hf_tokenizer, max_len: int) -> "SubwordEncoder":
+        """From a transformers fast tokenizer (its Rust backend is copied, not shared)."""
+        from tokenizers import Tokenizer
+
+        backend = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
+        backend.no_truncation()
+        backend.no_padding()
+        unk = hf_tokenizer.unk_token_id if hf_tokenizer.unk_token_id is not None else hf_tokenizer.pad_token_id
+        return cls(backend, hf_tokenizer.pad_token_id, unk, max_len)
+
+    def _pieces(self, encoding, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        ids, spans = [], []
+        for tid, (s, e) in zip(encoding.ids, encoding.offsets):
+            if e > s and _has_alnum(text, s, e):
+                ids.append(tid)
+                spans.append((s, e))
+                if len(ids) == self.max_len:
+                    break
+        return ids, spans
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        texts = list(texts)
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [self._pieces(enc, text)[0] for enc, text in zip(encodings, texts)]
+
+    def encode_with_spans(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids of the sub-words the model sees and their character spans in `text`."""
+        return self._pieces(self.tokenizer.encode(text, add_special_tokens=False), text)
+
+    def save(self, directory: Path) -> None:
+        self.tokenizer.save(str(Path(directory) / self.TOKENIZER))
+        data = {"max_len": self.max_len, "pad_id": self.pad_id, "unk_id": self.unk_id}
+        (Path(directory) / self.FILE).write_text(json.dumps(data), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> "SubwordEncoder":
+        from tokenizers import Tokenizer
+
+        data = json.loads((Path(directory) / cls.FILE).read_text(encoding="utf-8"))
+        tok = Tokenizer.from_file(str(Path(directory) / cls.TOKENIZER))
+        tok.no_truncation()
+        tok.no_padding()
+        return cls(tok, int(data["pad_id"]), int(data["unk_id"]), int(data["max_len"]))
+
+
+def _has_alnum(text: str, start: int, end: int) -> bool:
+    return any(c.isalnum() for c in text[start:end])
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, multiple_of: int = 8) -> tuple[np.ndarray, np.ndarray]:

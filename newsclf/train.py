@@ -249,8 +249,12 @@ class Trainer:
             event = {"type": "epoch", "epoch": epoch + 1, "epochs": total_epochs,
                      "phase": self.phases[phase_index].name, "train_loss": train_loss, "val_loss": val_loss,
                      "val_acc": val_acc, "is_best": is_best, "time": time.time()}
+            patience = self.cfg.patience or 0  # early stopping; the best epoch is kept either way
+            event["early_stop"] = bool(patience) and self.state.epoch - self.state.best_epoch >= patience
             self.state.history.append({k: event[k] for k in ("epoch", "train_loss", "val_loss", "val_acc")})
             yield event
+            if event["early_stop"]:
+                return
 
     def _report_due(self, n_pending: int, since_report: float, epoch_end: bool, clock: "_Clock") -> bool:
         """End a reporting interval here? Under torchrun by step count only (the same on every rank)."""
@@ -311,7 +315,8 @@ class Trainer:
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_cuda else _null(), \
                 batching.host_lengths(self.loader.last_lengths):
             logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return F.cross_entropy(logits.float(), batch["labels"], weight=self.loss_weight)
+        return F.cross_entropy(logits.float(), batch["labels"], weight=self.loss_weight,
+                               label_smoothing=self.cfg.label_smoothing or 0.0)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from newsclf import store
-from newsclf.config import RunConfig
+from newsclf.config import PRESETS, RunConfig
 from newsclf.models import bilstm, tfidf
 from newsclf.models.lstm_cpu import masked_bilstm, reverse_index
 from newsclf.text import PAD_ID, UNK_ID, Vocab, WordEncoder
@@ -135,8 +135,11 @@ def test_tfidf_weighting_has_mean_one_and_favours_rare_repeated_tokens():
     assert w[0, 0] == w[0, 1]
 
 
+STUDY = PRESETS["BiLSTM + attention (study)"]
+
+
 def test_build_uses_the_study_architecture_and_the_training_vocabulary():
-    cfg = RunConfig(model="bilstm", vocab_size=6).resolved()
+    cfg = RunConfig(**{**STUDY, "vocab_size": 6}).resolved()
     model, enc = bilstm.build(cfg, ["a b c d e f g h", "a b c"], LABELS)
     assert len(enc.vocab) == 6 and enc.max_len == 256
     assert model.embedding.num_embeddings == 6 and model.embedding.embedding_dim == 300
@@ -146,7 +149,23 @@ def test_build_uses_the_study_architecture_and_the_training_vocabulary():
     assert (model.attention.in_features, model.attention.out_features) == (256, 1)
     assert (model.classifier.in_features, model.classifier.out_features) == (256, 20)
     assert model.dropout.p == 0.3 and model.embed_dropout.p == 0.3
-    assert model.arch.embeddings == "random"
+    assert model.arch.embeddings == "random" and model.arch.pooling == "attention"
+
+
+def test_the_default_is_the_study_network_with_early_stopping_and_the_options_work():
+    cfg = RunConfig(model="bilstm").resolved()
+    assert (cfg.patience, cfg.pooling, cfg.word_dropout, cfg.label_smoothing, cfg.min_freq) == (2, "attention", 0.0, 0.0, 1)
+    model, _ = bilstm.build(cfg, ["a b c d", "a b c", "a e"], LABELS)
+    assert model.classifier.in_features == 256 and model.embed_dropout.p == cfg.dropout == 0.3
+    cfg = RunConfig(model="bilstm", min_freq=2, pooling="attention+max", embed_dropout=0.4, word_dropout=0.1).resolved()
+    model, enc = bilstm.build(cfg, ["a b c d", "a b c", "a e"], LABELS)
+    assert enc.vocab.itos[2:] == ["a", "b", "c"]  # min_freq 2: d and e are out
+    assert (model.classifier.in_features, model.embed_dropout.p, model.arch.word_dropout) == (512, 0.4, 0.1)
+    ids = torch.tensor([[2, 3, 4, 0], [2, 0, 0, 0]])
+    out = model.eval()(input_ids=ids, attention_mask=(ids != 0).long())
+    assert out.logits.shape == (2, 20) and torch.isfinite(out.logits).all()
+    torch.manual_seed(0)  # word dropout zeroes whole token vectors in training only
+    assert torch.isfinite(model.train()(input_ids=ids, attention_mask=(ids != 0).long()).logits).all()
 
 
 def test_bilstm_save_load_round_trip(tmp_path: Path):
@@ -181,23 +200,24 @@ def test_glove_rows_are_copied_from_txt_and_zip(tmp_path: Path, kind: str):
         with zipfile.ZipFile(path, "w") as zf:
             zf.writestr("glove.6B.50d.txt", "puck " + " ".join(["9.0"] * 50) + "\n")  # a decoy of another size
             zf.writestr("glove.6B.300d.txt", text)
-    cfg = RunConfig(model="bilstm", glove=str(path), hidden_size=4).resolved()
+    cfg = RunConfig(model="bilstm", glove=str(path), hidden_size=4, min_freq=1).resolved()
     model, enc = bilstm.build(cfg, ["the puck and the goalie", "orbit shuttle"], LABELS)
-    assert model.arch.embeddings == "glove"
+    assert model.arch.embeddings == path.name
     weight = model.embedding.weight.detach().numpy()
     for word in ("puck", "goalie", "orbit"):
         np.testing.assert_array_equal(weight[enc.vocab.stoi[word]], vectors[word])
     assert not np.allclose(weight[enc.vocab.stoi["shuttle"]], 0)  # random init kept for words GloVe lacks
     assert (weight[PAD_ID] == 0).all()
     bilstm.save(model, enc, tmp_path / "best")
-    assert json.loads((tmp_path / "best" / bilstm.ARCH).read_text())["embeddings"] == "glove"
+    arch = json.loads((tmp_path / "best" / bilstm.ARCH).read_text())
+    assert arch["embeddings"] == path.name and arch["embeddings_info"]["vocab_coverage"] == round(3 / 6, 4)
 
 
 def test_glove_without_any_vocabulary_word_is_an_error(tmp_path: Path):
     path = tmp_path / "g.txt"
     path.write_text("zzz " + " ".join(["0.5"] * 300) + "\n")
     cfg = RunConfig(model="bilstm", glove=str(path), hidden_size=4).resolved()
-    with pytest.raises(ValueError, match="glove"):
+    with pytest.raises(ValueError, match="no word of the vocabulary"):
         bilstm.build(cfg, ["puck goalie"], LABELS)
 
 
@@ -209,8 +229,11 @@ def test_a_glove_run_records_it(tmp_path: Path, fixture_data_home: Path):
     glove.write_text(text)
     run = train_tiny_run(tmp_path / "runs", fixture_data_home, model="bilstm", name="glove", glove=str(glove),
                          embed_dim=300, epochs=1, limit_train=40)
-    assert json.loads((run / store.CONFIG).read_text())["glove"] == str(glove)
-    assert json.loads((run / store.BEST / bilstm.ARCH).read_text())["embeddings"] == "glove"
+    config = json.loads((run / store.CONFIG).read_text())
+    assert (config["embeddings"], config["glove"]) == (str(glove.resolve()), "")  # the alias maps onto it
+    assert json.loads((run / store.BEST / bilstm.ARCH).read_text())["embeddings"] == glove.name
+    info = json.loads((run / store.RESULTS).read_text())["embeddings"]
+    assert info["source"] == glove.name and info["dim"] == 300 and 0 < info["token_coverage"] < 1
     assert store.read_status(run)["state"] == "finished"
 
 
@@ -340,3 +363,44 @@ def test_a_stop_request_ends_the_run_cancelled(tmp_path: Path, fixture_data_home
     assert status["state"] == "cancelled" and status["reason"]
     assert seen.count("step") == 2 and "epoch" not in seen
     assert not (run_dir / store.RESULTS).exists()
+
+
+def test_early_stopping_ends_after_patience_epochs_without_a_better_val_acc(tmp_path: Path, fixture_data_home: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """Scripted val accuracies 0.3, 0.5, 0.5, 0.4, 0.9 with patience 2: stops after epoch 4, keeps epoch 2."""
+    from tests.helpers.runs import train_tiny_run
+
+    from newsclf.train import Trainer
+
+    scripted = iter([0.3, 0.5, 0.5, 0.4, 0.9])
+    real_evaluate = Trainer.evaluate
+    monkeypatch.setattr(Trainer, "evaluate", lambda self: (real_evaluate(self)[0], next(scripted)))
+    run = train_tiny_run(tmp_path, fixture_data_home, model="bilstm", name="patience", epochs=5, patience=2,
+                         limit_train=40)
+    epochs = [e for e in store.read_metrics(run / store.METRICS)[0] if e.get("type") == "epoch"]
+    assert [e["early_stop"] for e in epochs] == [False, False, False, True]
+    assert json.loads((run / store.RESULTS).read_text())["best_epoch"] == 2
+    assert store.read_status(run)["state"] == "finished"
+
+
+def test_label_smoothing_reaches_the_loss(monkeypatch: pytest.MonkeyPatch):
+    import torch.nn.functional as F
+
+    from newsclf.train import Trainer
+
+    seen = {}
+    real = F.cross_entropy
+
+    def spy(*args, **kwargs):
+        seen["label_smoothing"] = kwargs.get("label_smoothing")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(F, "cross_entropy", spy)
+    trainer = Trainer.__new__(Trainer)
+    trainer.device, trainer.use_cuda, trainer.loss_weight = torch.device("cpu"), False, None
+    trainer.cfg = RunConfig(model="bilstm", label_smoothing=0.2).resolved()
+    trainer.ddp_model = lambda input_ids, attention_mask: type("O", (), {"logits": torch.zeros(2, 3)})()
+    batch = {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.ones(2, 4, dtype=torch.long),
+             "labels": torch.tensor([0, 1])}
+    trainer._loss(batch)
+    assert seen["label_smoothing"] == 0.2

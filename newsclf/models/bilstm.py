@@ -1,33 +1,40 @@
-"""The study's BiLSTM with attention pooling over TF-IDF-weighted embeddings.
+"""The study's BiLSTM with attention pooling over TF-IDF-weighted embeddings, and the BiLSTM+ recipe.
 
-embeddings (GloVe 300d or random) x per-token TF-IDF weight -> dropout -> 2-layer BiLSTM
-(128 per direction, dropout between layers) -> attention pooling (Linear 2H->1, softmax over
-real tokens only) -> dropout -> Linear 2H->C. Saved as safetensors + vocab JSON + arch JSON.
+embeddings (random, GloVe/word2vec/fastText vectors, or a local HF encoder's input table over its
+sub-words) x per-token TF-IDF weight -> word dropout (training) -> dropout -> BiLSTM (128 per direction,
+dropout between layers) -> attention pooling (Linear 2H->1, softmax over real tokens only), optionally
+concatenated with max pooling -> dropout -> Linear -> C. Saved as safetensors + arch JSON + the
+encoder's JSON (a word vocabulary, or tokenizer.json for sub-words).
 """
 from __future__ import annotations
 
 import json
-import zipfile
-from dataclasses import asdict, dataclass
+import logging
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from newsclf.config import ConfigError
+from newsclf import embeddings as emb
+from newsclf.config import ConfigError, resolve_data_home
 from newsclf.models.lstm_cpu import masked_bilstm
 from newsclf.models.output import ClassifierOutput
-from newsclf.text import PAD_ID, Vocab, WordEncoder
+from newsclf.text import PAD_ID, SubwordEncoder, Vocab, WordEncoder
 
 WEIGHTS = "model.safetensors"
 ARCH = "bilstm_config.json"
+PRETRAINED_STD = 1.0  # a HF encoder's table (std ~0.05) is rescaled to the spread of the random init (N(0, 1))
+log = logging.getLogger("newsclf")
 
 
 @dataclass
 class BiLSTMArch:
+    """The saved architecture; keys added later have defaults so older best/ folders still load."""
+
     vocab_size: int
     num_labels: int
     embed_dim: int = 300
@@ -35,7 +42,18 @@ class BiLSTMArch:
     num_layers: int = 2
     dropout: float = 0.3
     tfidf_weighting: bool = True
-    embeddings: str = "random"  # "random" or "glove" (recorded for the run's config)
+    embeddings: str = "random"  # a short label of the source: "random", "glove-6B-300d", "minilm (sub-words)"
+    embed_dropout: float | None = None  # None: `dropout` (the study)
+    word_dropout: float = 0.0
+    pooling: str = "attention"  # or "attention+max"
+    pad_id: int = PAD_ID
+    tokens: str = "words"  # "words" (WordEncoder) or "subwords" (SubwordEncoder)
+    embeddings_info: dict[str, Any] | None = None  # source, dim, vocab_coverage, token_coverage
+
+    @classmethod
+    def from_json(cls, data: dict) -> "BiLSTMArch":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class TfidfWeighting(nn.Module):
@@ -61,19 +79,23 @@ class BiLSTMAttention(nn.Module):
     def __init__(self, arch: BiLSTMArch, idf: torch.Tensor | None = None):
         super().__init__()
         self.arch = arch
-        self.embedding = nn.Embedding(arch.vocab_size, arch.embed_dim, padding_idx=PAD_ID)
+        self.embedding = nn.Embedding(arch.vocab_size, arch.embed_dim, padding_idx=arch.pad_id)
         self.weighting = TfidfWeighting(idf if idf is not None else torch.ones(arch.vocab_size))
-        self.embed_dropout = nn.Dropout(arch.dropout)
+        self.embed_dropout = nn.Dropout(arch.dropout if arch.embed_dropout is None else arch.embed_dropout)
         self.lstm = nn.LSTM(arch.embed_dim, arch.hidden_size, num_layers=arch.num_layers, batch_first=True,
                             bidirectional=True, dropout=arch.dropout if arch.num_layers > 1 else 0.0)
         self.attention = nn.Linear(2 * arch.hidden_size, 1)
         self.dropout = nn.Dropout(arch.dropout)
-        self.classifier = nn.Linear(2 * arch.hidden_size, arch.num_labels)
+        pooled = 2 * arch.hidden_size * (2 if arch.pooling == "attention+max" else 1)
+        self.classifier = nn.Linear(pooled, arch.num_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> ClassifierOutput:
         if attention_mask is None:
-            attention_mask = (input_ids != PAD_ID).long()
+            attention_mask = (input_ids != self.arch.pad_id).long()
         x = self.embedding(input_ids)  # (B, T, E)
+        if self.training and self.arch.word_dropout > 0:  # drop whole tokens: no word is indispensable
+            keep = torch.rand(input_ids.shape, device=x.device) >= self.arch.word_dropout  # (B, T)
+            x = x * keep.unsqueeze(-1)
         if self.arch.tfidf_weighting:
             x = x * self.weighting(input_ids, attention_mask).unsqueeze(-1)
         x = self.embed_dropout(x)
@@ -84,6 +106,9 @@ class BiLSTMAttention(nn.Module):
         scores = scores.masked_fill(~real, float("-inf"))
         weights = torch.softmax(scores, dim=-1)  # (B, T), zero on padding
         pooled = torch.bmm(weights.unsqueeze(1), h).squeeze(1)  # (B, 2H)
+        if self.arch.pooling == "attention+max":
+            peak = h.masked_fill(~real.unsqueeze(-1), float("-inf")).amax(1)  # (B, 2H)
+            pooled = torch.cat([pooled, peak], dim=-1)  # (B, 4H)
         logits = self.classifier(self.dropout(pooled))
         return ClassifierOutput(logits=logits, attentions=(weights,))
 
@@ -116,57 +141,94 @@ def _first_position(mask: torch.Tensor) -> torch.Tensor:
     return first
 
 
-# ---- building, GloVe, save/load --------------------------------------------------------------
-def build(cfg, train_texts: Sequence[str], label_names: Sequence[str]) -> tuple[BiLSTMAttention, WordEncoder]:
-    """A fresh model and encoder; the vocabulary comes from the training split only."""
-    num_labels = len(label_names)
-    vocab = Vocab.build(train_texts, cfg.vocab_size)
-    arch = BiLSTMArch(vocab_size=len(vocab), num_labels=num_labels, embed_dim=cfg.embed_dim,
-                      hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout,
-                      tfidf_weighting=cfg.tfidf_weighting, embeddings="glove" if cfg.glove else "random")
+# ---- building, embeddings, save/load -------------------------------------------------------------
+def build(cfg, train_texts: Sequence[str], label_names: Sequence[str]):
+    """A fresh model and encoder; the vocabulary (or sub-word IDF) comes from the training split only."""
+    spec = cfg.embeddings or "random"
+    if emb.source_kind(spec) == "hf":
+        return _build_subwords(cfg, train_texts, label_names, emb.local_path(spec))
+    vocab = Vocab.build(train_texts, cfg.vocab_size, cfg.min_freq or 1)
+    arch = _arch(cfg, len(vocab), len(label_names), emb.describe(spec), PAD_ID, "words")
     model = BiLSTMAttention(arch, torch.from_numpy(vocab.idf))
-    if cfg.glove:
-        load_glove_into(model.embedding, vocab, Path(cfg.glove))
+    if spec != "random":
+        path = emb.local_path(spec, resolve_data_home(cfg.data_home or None))
+        info = load_vectors_into(model.embedding, vocab, path, emb.describe(spec))
+        arch.embeddings_info = info.as_dict()
+        _log_coverage(arch.embeddings_info)
     return model, WordEncoder(vocab, cfg.max_len)
 
 
-def load_glove_into(embedding: nn.Embedding, vocab: Vocab, path: Path) -> int:
-    """Copy GloVe vectors (the official .txt or .zip) into `embedding` for words in `vocab`; returns hits."""
+def _arch(cfg, vocab_size: int, num_labels: int, label: str, pad_id: int, tokens: str) -> BiLSTMArch:
+    return BiLSTMArch(vocab_size=vocab_size, num_labels=num_labels, embed_dim=cfg.embed_dim,
+                      hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout,
+                      tfidf_weighting=cfg.tfidf_weighting, embeddings=label, embed_dropout=cfg.embed_dropout,
+                      word_dropout=cfg.word_dropout or 0.0, pooling=cfg.pooling or "attention", pad_id=pad_id,
+                      tokens=tokens)
+
+
+def _build_subwords(cfg, train_texts, label_names, path: Path):
+    """The BiLSTM over a local HF encoder's sub-words, its embedding table copied from the model."""
+    encoder = SubwordEncoder.from_hf(emb.hf_tokenizer(path), cfg.max_len)
+    table = emb.hf_embedding_table(path)  # (V, E)
+    if table.shape[1] != cfg.embed_dim:
+        raise ConfigError("embed_dim", f"must be {table.shape[1]} for {path}")
+    vocab_size = table.shape[0]
+    ids = [[t if t < vocab_size else encoder.unk_id for t in seq] for seq in encoder.encode(train_texts)]
+    doc_freq = np.zeros(vocab_size, dtype=np.float64)
+    counts = np.zeros(vocab_size, dtype=np.int64)
+    for seq in ids:
+        doc_freq[np.unique(np.asarray(seq, dtype=np.int64))] += 1
+        np.add.at(counts, np.asarray(seq, dtype=np.int64), 1)
+    idf = (np.log((1 + len(ids)) / (1 + doc_freq)) + 1.0).astype(np.float32)  # unseen pieces: the rarest
+    idf[encoder.pad_id] = 0.0
+    label = emb.describe(str(path))
+    arch = _arch(cfg, vocab_size, len(label_names), label, encoder.pad_id, "subwords")
+    model = BiLSTMAttention(arch, torch.from_numpy(idf))
+    model.embedding.weight.data.copy_(torch.from_numpy(_rescaled(table)))
+    model.embedding.weight.data[encoder.pad_id] = 0.0
+    seen = counts > 0
+    seen[encoder.pad_id] = False
+    known = seen.copy()
+    known[encoder.unk_id] = False
+    arch.embeddings_info = emb.Coverage(label, table.shape[1], float(known.sum() / max(seen.sum(), 1)),
+                                        float(counts[known].sum() / max(counts.sum(), 1))).as_dict()
+    _log_coverage(arch.embeddings_info)
+    return model, encoder
+
+
+def _rescaled(table: np.ndarray) -> np.ndarray:
+    std = float(table.std()) or 1.0
+    return (table * (PRETRAINED_STD / std)).astype(np.float32)
+
+
+def load_vectors_into(embedding: nn.Embedding, vocab: Vocab, path: Path, label: str = "") -> emb.Coverage:
+    """Copy pretrained vectors (any format of newsclf.embeddings) into `embedding` for words of `vocab`.
+
+    Found vectors are copied as they are; words without one keep random vectors drawn with the same
+    spread. ValueError when no word is found.
+    """
     dim = embedding.embedding_dim
-    hits = 0
+    words = vocab.itos[2:]
+    found = emb.read_vectors(Path(path), dim, set(words))
+    if not found:
+        raise ValueError(f"embeddings: no word of the vocabulary found in {path} (does it hold {dim}-d vectors?)")
     weight = embedding.weight.data
-    for word, vector in _iter_glove(path, dim):
-        idx = vocab.stoi.get(word)
-        if idx is not None and idx > 1:
-            weight[idx] = torch.from_numpy(vector)
-            hits += 1
-    if hits == 0:
-        raise ValueError(f"glove: no word of the vocabulary found in {path} (is it GloVe {dim}d?)")
-    return hits
+    rows = [i for i, w in enumerate(vocab.itos) if i > 1 and w in found]
+    table = np.stack([found[vocab.itos[i]] for i in rows])
+    weight.mul_(float(table.std()) / max(float(weight[2:].std()), 1e-6))
+    weight[torch.as_tensor(rows)] = torch.from_numpy(table)
+    weight[embedding.padding_idx].zero_()
+    counts = getattr(vocab, "train_counts", None) or {w: 1 for w in words}
+    return emb.coverage(label or Path(path).name, dim, words, set(found), counts)
 
 
-def _iter_glove(path: Path, dim: int):
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if n.endswith(f"{dim}d.txt")] or [n for n in zf.namelist() if n.endswith(".txt")]
-            if not names:
-                raise ValueError(f"glove: no .txt file inside {path}")
-            with zf.open(names[0]) as fh:
-                yield from _parse_glove_lines((line.decode("utf-8", "replace") for line in fh), dim)
-    else:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            yield from _parse_glove_lines(fh, dim)
+def _log_coverage(info: dict[str, Any]) -> None:
+    log.info("embeddings %s (%dd): %.1f %% of the vocabulary, %.1f %% of the training tokens have a "
+             "pretrained vector", info["source"], info["dim"], 100 * info["vocab_coverage"],
+             100 * info["token_coverage"])
 
 
-def _parse_glove_lines(lines, dim: int):
-    for line in lines:
-        parts = line.rstrip().split(" ")
-        if len(parts) != dim + 1:
-            continue
-        yield parts[0], np.asarray(parts[1:], dtype=np.float32)
-
-
-def save(model: BiLSTMAttention, encoder: WordEncoder, directory: Path) -> None:
+def save(model: BiLSTMAttention, encoder, directory: Path) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -175,19 +237,18 @@ def save(model: BiLSTMAttention, encoder: WordEncoder, directory: Path) -> None:
     encoder.save(directory)
 
 
-def load(directory: Path, device: str | torch.device = "cpu") -> tuple[BiLSTMAttention, WordEncoder]:
+def load(directory: Path, device: str | torch.device = "cpu"):
     directory = Path(directory)
-    arch = BiLSTMArch(**json.loads((directory / ARCH).read_text(encoding="utf-8")))
+    arch = BiLSTMArch.from_json(json.loads((directory / ARCH).read_text(encoding="utf-8")))
     model = BiLSTMAttention(arch)
     model.load_state_dict(load_file(str(directory / WEIGHTS), device="cpu"))
-    return model.to(device).eval(), WordEncoder.load(directory)
+    encoder = SubwordEncoder.load(directory) if arch.tokens == "subwords" else WordEncoder.load(directory)
+    return model.to(device).eval(), encoder
 
 
 def check_glove(path: Path, dim: int, lines: int = 1000) -> None:
-    """Refuse a file that holds no `dim`-d word vector in its first lines (ConfigError on `glove`)."""
+    """Kept for callers of the old API: refuse a file without `dim`-d vectors (ConfigError on `glove`)."""
     try:
-        for i, _ in enumerate(_iter_glove(path, dim)):
-            return
-    except (OSError, zipfile.BadZipFile, ValueError, UnicodeError) as exc:
-        raise ConfigError("glove", f"cannot read {path}: {exc}") from None
-    raise ConfigError("glove", f"{path} holds no {dim}-d word vectors (expected GloVe lines: word v1 ... v{dim})")
+        emb.check(str(path), dim)
+    except emb.EmbeddingsError as exc:
+        raise ConfigError("glove", str(exc).removeprefix("embeddings: ")) from None
