@@ -62,7 +62,8 @@ class TinyFamily(ModelFamily):
 
 def tiny_cfg(**kw) -> SimpleNamespace:
     values = dict(lr=1e-3, weight_decay=0.01, warmup=0.1, grad_clip=1.0, grad_accum=1, batch_size=32,
-                  eval_batch_size=256, seed=0, compile=False, class_balance=False, epochs=1)
+                  eval_batch_size=256, seed=0, compile=False, class_balance=False, epochs=1,
+                  label_smoothing=0.0, patience=0)
     values.update(kw)
     return SimpleNamespace(**values)
 

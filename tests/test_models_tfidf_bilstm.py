@@ -398,6 +398,7 @@ def test_label_smoothing_reaches_the_loss(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(F, "cross_entropy", spy)
     trainer = Trainer.__new__(Trainer)
     trainer.device, trainer.use_cuda, trainer.loss_weight = torch.device("cpu"), False, None
+    trainer.loader = type("Batches", (), {"last_lengths": None})()  # the device-side batcher's host lengths
     trainer.cfg = RunConfig(model="bilstm", label_smoothing=0.2).resolved()
     trainer.ddp_model = lambda input_ids, attention_mask: type("O", (), {"logits": torch.zeros(2, 3)})()
     batch = {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.ones(2, 4, dtype=torch.long),

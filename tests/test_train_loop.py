@@ -55,7 +55,7 @@ def _trainer(n=320, epochs=1, batch_size=8, grad_accum=1, delay=0.0, should_stop
     ids, labels = _data(n)
     cfg = SimpleNamespace(lr=1e-2, weight_decay=0.01, warmup=0.1, grad_clip=1.0, grad_accum=grad_accum,
                           batch_size=batch_size, eval_batch_size=16, seed=0, compile=False,
-                          class_balance=True, epochs=epochs)
+                          class_balance=True, epochs=epochs, label_smoothing=0.0, patience=0)
     torch.manual_seed(0)
     trainer = Trainer(TinyModel(delay), TinyFamily(), cfg, ids, labels, ids[:40], labels[:40], 0,
                       torch.device("cpu"), DistInfo(), 4, should_stop=should_stop)
