@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,41 +24,20 @@ from newsclf.models import ensemble as impl
 from newsclf.models import get_family
 
 
-@dataclass
-class MemberRun:
-    run_id: str
-    path: Path
-    config: dict[str, Any]
-    results: dict[str, Any]
-    labels: list[str]
-    val: store.Predictions
-    test: store.Predictions
+MemberRun = store.FinishedRun  # a member is any finished run (its stored predictions are what is combined)
 
 
 def load_member(run: str | Path, runs_dir: Path) -> MemberRun:
-    """A finished, non-ensemble run with both prediction files; UserError (one line) otherwise."""
+    """A finished, non-ensemble run with both prediction files and a best/ model; UserError (one line) otherwise."""
     path = store.resolve_run(run, runs_dir)
-    config = store.read_json(path / store.CONFIG)
     try:
-        impl.check_member_config(config)
+        impl.check_member_config(store.read_json_inside(path, store.CONFIG))
+        member = store.load_finished(path)
     except (store.RunNotFoundError, ConfigError) as exc:
-        raise UserError(f"member {path.name}: {exc}") from None
-    status = store.read_status(path)
-    results = store.read_json(path / store.RESULTS)
-    if status.get("state") != "finished" or not isinstance(results, dict) \
-            or any(k not in results for k in store.RESULT_KEYS):
-        raise UserError(f"member {path.name}: not a finished run (state: {status.get('state')}); "
-                        "only finished runs can be combined")
+        raise UserError(f"member {path.name}: {str(exc).removeprefix(f'run {path.name}: ')}") from None
     if not (path / store.BEST).is_dir():
         raise UserError(f"member {path.name}: has no best/ model")
-    labels = store.load_labels(path)
-    preds = {split: store.load_predictions(path, split) for split in ("val", "test")}
-    for split, p in preds.items():
-        if p is None or p.probs.ndim != 2 or p.probs.shape != (len(p.doc_id), len(labels)) \
-                or not np.all(np.isfinite(p.probs)):
-            raise UserError(f"member {path.name}: predictions_{split}.npz is missing or damaged; "
-                            f"run `python -m newsclf evaluate {path.name}`")
-    return MemberRun(path.name, path, config, results, labels, preds["val"], preds["test"])
+    return member
 
 
 def check_compatible(members: Sequence[MemberRun]) -> None:

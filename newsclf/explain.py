@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import re
 import threading
 import weakref
 from contextlib import nullcontext

@@ -27,15 +27,7 @@ FILES = ("report.html", "summary.md", "metrics.csv", "per_class.csv", "predictio
          "calibration.csv", "length_slices.csv", "confusions.csv")
 
 
-@dataclass
-class RunData:
-    run_id: str
-    detail: str
-    config: dict[str, Any]
-    results: dict[str, Any]
-    labels: list[str]
-    val: store.Predictions
-    test: store.Predictions
+RunData = store.FinishedRun  # a compared run: its stored config, results, class names and predictions
 
 
 @dataclass
@@ -60,15 +52,10 @@ def load_runs(runs: Sequence[str | Path], runs_dir: str | Path | None = None) ->
     root = resolve_runs_dir(runs_dir)
     out: list[RunData] = []
     for run in runs:
-        path = store.resolve_run(run, root)
-        results = store.read_json(path / store.RESULTS)
-        if store.read_status(path).get("state") != "finished" or not isinstance(results, dict):
-            raise UserError(f"run {path.name}: not finished; only finished runs can be compared")
-        val, test = store.load_predictions(path, "val"), store.load_predictions(path, "test")
-        if val is None or test is None:
-            raise UserError(f"run {path.name}: has no stored predictions; run `python -m newsclf evaluate {path.name}`")
-        config = store.read_json(path / store.CONFIG) or {}
-        out.append(RunData(path.name, store.describe_config(config), config, results, store.load_labels(path), val, test))
+        try:
+            out.append(store.load_finished(store.resolve_run(run, root)))
+        except store.RunNotFoundError as exc:
+            raise UserError(str(exc)) from None
     if len({r.run_id for r in out}) != len(out):
         raise UserError("runs: a run is given twice")
     if any(r.labels != out[0].labels for r in out):

@@ -363,3 +363,41 @@ def stop_requested(run_dir: Path) -> bool:
 
 def request_stop(run_dir: Path) -> None:
     (Path(run_dir) / STOP).write_text(str(time.time()))
+
+
+@dataclass
+class FinishedRun:
+    """A finished run's stored facts: config, results, class names and val/test predictions (checked)."""
+
+    run_id: str
+    path: Path
+    config: dict[str, Any]
+    results: dict[str, Any]
+    labels: list[str]
+    val: Predictions
+    test: Predictions
+
+    @property
+    def detail(self) -> str:
+        return describe_config(self.config)
+
+
+def load_finished(run_dir: Path) -> FinishedRun:
+    """Read a finished run for comparisons and ensembles; RunNotFoundError (one line) when it is not
+    finished, lacks results, or its predictions are missing or inconsistent with its class names."""
+    run_dir = Path(run_dir)
+    config = read_json_inside(run_dir, CONFIG)
+    results = read_json_inside(run_dir, RESULTS)
+    state = read_status(run_dir).get("state")
+    if state != "finished" or not isinstance(config, dict) or not isinstance(results, dict) \
+            or any(k not in results for k in RESULT_KEYS):
+        raise RunNotFoundError(f"run {run_dir.name}: not a finished run (state: {state}); only finished runs can be used")
+    labels = load_labels(run_dir)
+    preds = {split: load_predictions(run_dir, split) for split in ("val", "test")}
+    for split, p in preds.items():
+        if p is None or p.probs.ndim != 2 or p.probs.shape != (len(p.doc_id), len(labels)) \
+                or len(p.y_true) != len(p.doc_id) or len(p.y_pred) != len(p.doc_id) \
+                or not np.all(np.isfinite(p.probs)):
+            raise RunNotFoundError(f"run {run_dir.name}: predictions_{split}.npz is missing or damaged; "
+                                   f"run `python -m newsclf evaluate {run_dir.name}`")
+    return FinishedRun(run_dir.name, run_dir, config, results, labels, preds["val"], preds["test"])
