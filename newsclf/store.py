@@ -26,6 +26,7 @@ import os
 import re
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -282,7 +283,7 @@ def load_predictions(run_dir: Path, split: str) -> Predictions | None:
     try:
         with open_inside(run_dir, PREDICTIONS.format(split=split)) as fh, np.load(fh, allow_pickle=False) as data:
             return Predictions(doc_id=data["doc_id"], y_true=data["y_true"], y_pred=data["y_pred"], probs=data["probs"])
-    except (FileNotFoundError, OSError, ValueError, KeyError, UnsafeRunFileError):
+    except (FileNotFoundError, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnsafeRunFileError):
         return None
 
 
@@ -345,9 +346,13 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
 
 
 def finished_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
-    """Runs with state finished and a results.json holding every RESULT_KEY."""
+    """Runs with state finished, a results.json holding every RESULT_KEY, and a registered model family
+    (a run naming an unknown family is listed by `list_runs` but cannot be compared or loaded)."""
+    from newsclf.models import family_names
+
+    known = set(family_names())
     return [r for r in list_runs(runs_dir)
-            if r.state == "finished" and r.results and all(k in r.results for k in RESULT_KEYS)]
+            if r.state == "finished" and r.model in known and r.results and all(k in r.results for k in RESULT_KEYS)]
 
 
 def load_labels(run_dir: Path) -> list[str]:

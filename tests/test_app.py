@@ -362,3 +362,29 @@ def test_bilstm_explained_with_every_method_in_the_dashboard(app_env):
         assert_ok(at)
         assert not at.error, [e.value for e in at.error]
         assert len(at.get("html")) == 2  # highlighted text + legend
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_survives_every_kind_of_damaged_run(app_env, path, tmp_path):
+    """The sweep: copies of a run, each damaged one way (tests/helpers/hostile.py), sit in the runs dir;
+    every page renders without an exception and never shows a file from outside the runs dir."""
+    from tests.helpers.hostile import DAMAGE
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.json").write_text('["SECRET"]')
+    (outside / "x").write_bytes(b"SECRET")
+    runs = app_env["runs_dir"]
+    sources = [p for p in runs.iterdir() if p.is_dir()]
+    for i, (name, damage) in enumerate(sorted(DAMAGE.items())):
+        source = sources[i % len(sources)]
+        victim = runs / f"{source.name[:19]}-{i:03d}-{name}"
+        shutil.copytree(source, victim)
+        damage(victim, outside)
+    at = run_page(path)
+    assert_ok(at)
+    if path.endswith("Playground.py"):
+        at.text_area(key="playground.text").input("nasa orbit shuttle")
+        at.run()
+        assert_ok(at)
+    assert "SECRET" not in texts(at)
