@@ -131,7 +131,8 @@ def time_ours(cfg, ids, labels, steps: int, device, with_runner: bool, profile: 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
         trainer = make_trainer(cfg, ids, labels, device,
-                               should_stop=(lambda: store.stop_requested(run_dir)) if with_runner else (lambda: False))
+                               should_stop=runner._at_most_every(runner.STOP_CHECK_S, lambda: store.stop_requested(run_dir))
+                               if with_runner else (lambda: False))
         sink = runner._event_sink(run_dir, True, None) if with_runner else (lambda e: None)
         prof = cProfile.Profile() if profile else None
         t0 = None
