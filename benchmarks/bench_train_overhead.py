@@ -124,15 +124,14 @@ def time_bare(batches, steps: int, device) -> float:
 
 def time_ours(cfg, ids, labels, steps: int, device, with_runner: bool, profile: bool = False) -> float:
     """Seconds per optimizer step over epoch 2 onwards (epoch 1 warms up)."""
-    from newsclf import runner, store
+    from newsclf import runner
 
     per_epoch = -(-len(ids) // cfg.batch_size)
     cfg.epochs = 1 + -(-steps // per_epoch)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
         trainer = make_trainer(cfg, ids, labels, device,
-                               should_stop=runner._at_most_every(runner.STOP_CHECK_S, lambda: store.stop_requested(run_dir))
-                               if with_runner else (lambda: False))
+                               should_stop=runner._stop_file_check(run_dir) if with_runner else (lambda: False))
         sink = runner._event_sink(run_dir, True, None) if with_runner else (lambda e: None)
         prof = cProfile.Profile() if profile else None
         t0 = None
