@@ -30,7 +30,8 @@ def _commands(run_id: str, runs: Path) -> list[list[str]]:
             ["predict", run_id, "--text", "the space shuttle launch", *r],
             ["explain", run_id, "--text", "the space shuttle launch", *r],
             ["evaluate", run_id, *r], ["jobs", "list", *r], ["jobs", "status", run_id, *r],
-            ["jobs", "logs", run_id, *r]]
+            ["jobs", "logs", run_id, *r], ["calibrate", run_id, *r],
+            ["report", run_id, "--out", str(runs.parent / "report"), "--force", "--n-boot", "50", *r]]
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
@@ -43,7 +44,10 @@ def test_every_command_survives_a_damaged_run(kind, damage, tiny_runs, fixture_d
     run = runs / tiny_runs[kind].name
     shutil.copytree(tiny_runs[kind], run)
     DAMAGE[damage](run, outside)
-    for argv in _commands(run.name, runs):
+    partner = runs / tiny_runs["tfidf" if kind != "tfidf" else "bilstm"].name
+    shutil.copytree(tiny_runs["tfidf" if kind != "tfidf" else "bilstm"], partner)
+    ensemble = ["ensemble", run.name, partner.name, "--name", "ens", "--runs-dir", str(runs)]
+    for argv in [*_commands(run.name, runs), ensemble]:
         code = main(argv)
         out, err = capsys.readouterr()
         assert "Traceback" not in out + err, (argv, err)
