@@ -86,7 +86,8 @@ def test_load_and_predict_top_classes(tiny_runs: dict, kind: str):
 
 @pytest.mark.parametrize("bad, message", [
     ("", "empty"), ("   \n\t ", "empty"), (b"\xff\xfe caf\xe9", "UTF-8"), ("a" * 2_000_001, "characters"), (None, "expected text"),
-], ids=["empty", "whitespace", "not-utf8", "too-long", "none"])
+    ("!!! ???", "no words"), ("\u200b\u200c\u200d", "no words"),
+], ids=["empty", "whitespace", "not-utf8", "too-long", "none", "punctuation-only", "zero-width-only"])
 def test_validate_text_refuses_bad_input(bad, message):
     with pytest.raises(InputError, match=message) as err:
         validate_text(bad, "text")
