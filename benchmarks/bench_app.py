@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PAGES = ["app.py", "pages/1_Dataset.py", "pages/2_Train.py", "pages/3_Results.py", "pages/4_Playground.py",
-         "pages/5_Errors.py"]
+         "pages/5_Errors.py", "pages/6_Compare.py"]
 PASTE = ("NASA has delayed the space shuttle launch again; the orbiter will carry a satellite to a higher "
          "orbit and the crew will test new telescope hardware. ") * 60  # ~1.4k words: > 512 tokens
 
@@ -137,7 +137,8 @@ def bench_pages(repeats: int) -> dict[str, tuple[float, float]]:
 
 
 BROWSER_PAGES = {"Dataset": "Dataset", "": "newsclf — 20 Newsgroups classifiers", "Train": "Train",
-                 "Results": "Results", "Playground": "Playground", "Errors": "Errors"}
+                 "Results": "Results", "Playground": "Playground", "Errors": "Errors",
+                 "Compare": "Compare"}
 
 
 def _idle(page, title: str, timeout_ms: int = 120_000) -> None:
