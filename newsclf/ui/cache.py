@@ -354,7 +354,7 @@ def _header_share(root: str, run_id: str, stamp: int, home: str, corpus: int, n:
     import numpy as np
 
     from newsclf import explain as ex
-    from newsclf.compare import header_attribution_share
+    from newsclf.leakage import header_attribution_share
 
     predictor = _predictor(root, run_id, stamp)
     protocol = (store.read_json_inside(Path(root) / run_id, store.CONFIG) or {}).get("protocol", "seed")

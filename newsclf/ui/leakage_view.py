@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from newsclf import compare, jobs
+from newsclf import jobs, leakage
 from newsclf.config import ConfigError
 from newsclf.data import DataError
 from newsclf.ui import cache
@@ -13,13 +13,13 @@ from newsclf.ui.frame import plain, text_table
 
 
 def render_leakage(runs, names: dict[str, str], key: str = "leakage") -> None:
-    twins = compare.protocol_twins(runs)
+    twins = leakage.protocol_twins(runs)
     if twins.empty:
         st.caption("No pair of runs with the same config under both protocols yet.")
     else:
         st.dataframe(text_table(twins), hide_index=True, width="stretch", key=f"{key}.twins")
         st.caption("raw - seed: the accuracy the headers (and quotes, footers, short posts) add to the same model.")
-    missing = compare.missing_twins(runs)
+    missing = leakage.missing_twins(runs)
     if missing:
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
         pick = c1.selectbox("Run without a twin", [r.run_id for r in missing], format_func=lambda i: names[i],
@@ -27,11 +27,11 @@ def render_leakage(runs, names: dict[str, str], key: str = "leakage") -> None:
         if c2.button("Queue its twin", key=f"{key}.queue", icon=":material/add_task:"):
             run = next(r for r in missing if r.run_id == pick)
             try:
-                job = jobs.submit(compare.twin_config(run.config), cache.runs_dir(), gpus=None)
+                job = jobs.submit(leakage.twin_config(run.config), cache.runs_dir(), gpus=None)
             except (ConfigError, OSError, ValueError) as exc:
                 st.error(plain(exc))
             else:
-                st.success(f"Queued {plain(job.id)} ({compare.other_protocol(run.config)} protocol).")
+                st.success(f"Queued {plain(job.id)} ({leakage.other_protocol(run.config)} protocol).")
     raw = [r for r in runs if str(r.config.get("protocol", "seed")) == "raw"]
     if not raw:
         return
