@@ -7,7 +7,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers.app import PAGES, ROOT, app_env, empty_env  # noqa: F401
+from tests.helpers.app import PAGES, ROOT, app_env, empty_env, open_page  # noqa: F401
 from newsclf.plots import label
 from newsclf.ui.frame import plain
 
@@ -16,11 +16,7 @@ TIMEOUT = 60
 
 
 def run_page(path: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    if path != "app.py":
-        at.switch_page(path)  # the entrypoint stays app.py, as with `streamlit run app.py`
-    at.run()
-    return at
+    return open_page(path, timeout=TIMEOUT, check=False)  # the tests check exceptions themselves
 
 
 def texts(at: AppTest) -> str:

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from newsclf import jobs, store
-from tests.helpers.app import ROOT, app_env  # noqa: F401
+from tests.helpers.app import ROOT, app_env, open_page  # noqa: F401
 from tests.helpers.jobs import fake_trainer  # noqa: F401
 
 pytestmark = pytest.mark.app
@@ -19,14 +19,7 @@ TIMEOUT = 90
 
 
 def run_page(path: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    if path != "app.py":
-        at.switch_page(path)
-    at.run()
-    ok(at)
-    return at
+    return open_page(path, query, TIMEOUT)
 
 
 def ok(at: AppTest) -> None:

@@ -9,21 +9,14 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers.app import ROOT, app_env, empty_env  # noqa: F401
+from tests.helpers.app import ROOT, app_env, empty_env, open_page  # noqa: F401
 
 pytestmark = pytest.mark.app
 TIMEOUT = 60
 
 
 def run_page(path: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    if path != "app.py":
-        at.switch_page(path)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(path, query, TIMEOUT)
 
 
 def charts(at: AppTest, prefix: str) -> list[dict]:

@@ -129,3 +129,20 @@ def wait_for_app(page, timeout_ms: int = 60_000) -> None:
 
 def page_exceptions(page) -> list[str]:
     return [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
+
+
+# ---- AppTest ------------------------------------------------------------------------------------
+def open_page(path: str, query: dict | None = None, timeout: float = 60, check: bool = True):
+    """AppTest of `path` entered through app.py (as `streamlit run app.py` does), with URL query parameters;
+    `check` asserts the run raised no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    if path != "app.py":
+        at.switch_page(path)  # the entrypoint stays app.py
+    at.run()
+    if check:
+        assert not at.exception, [e.value for e in at.exception]
+    return at
