@@ -67,6 +67,11 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return math.ceil(len(self.lengths) / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batch_arrays():
+            yield batch.tolist()
+
+    def batch_arrays(self) -> list[np.ndarray]:
+        """This epoch's batches, in order, as int64 index arrays (what `iter` yields as lists)."""
         rng = np.random.default_rng([self.seed, self.epoch])
         order = rng.permutation(len(self.lengths))
         chunk = self.batch_size * self.group
@@ -74,9 +79,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         for start in range(0, len(order), chunk):
             part = order[start:start + chunk]
             part = part[np.argsort(-self.lengths[part], kind="stable")]
-            batches += [part[i:i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size)]
-        for j in rng.permutation(len(batches)):
-            yield batches[j]
+            batches += [part[i:i + self.batch_size] for i in range(0, len(part), self.batch_size)]
+        return [batches[j] for j in rng.permutation(len(batches))]
 
 
 def train_loader(ids, labels, batch_size: int, pad_id: int, seed: int, world: int, rank: int,
@@ -105,7 +109,7 @@ def host_lengths(lengths) -> Iterator[None]:
     would make the host wait for the device on every batch. Other models ignore it.
     """
     previous = getattr(_HOST, "lengths", None)
-    _HOST.lengths = None if lengths is None else torch.as_tensor(np.asarray(lengths), dtype=torch.int64)
+    _HOST.lengths = lengths  # as given; a tensor only when a model asks (most never do)
     try:
         yield
     finally:
@@ -115,7 +119,18 @@ def host_lengths(lengths) -> Iterator[None]:
 def current_host_lengths(batch_size: int) -> torch.Tensor | None:
     """The CPU int64 lengths (B,) given by the enclosing `host_lengths`, if any and of this batch size."""
     lengths = getattr(_HOST, "lengths", None)
-    return lengths if lengths is not None and lengths.shape == (batch_size,) else None
+    if lengths is None or len(lengths) != batch_size:
+        return None
+    return torch.as_tensor(np.asarray(lengths), dtype=torch.int64)
+
+
+def host_batch_unpadded(batch_size: int, width: int) -> bool:
+    """True when the enclosing `host_lengths` says every row of this batch fills all `width` positions
+    (answered on the host; False when no lengths are given)."""
+    lengths = getattr(_HOST, "lengths", None)
+    if lengths is None or len(lengths) != batch_size or batch_size == 0:
+        return False
+    return int(np.min(lengths)) >= width
 
 
 # ---- pre-padded tables (training and validation: padded once, gathered per batch) ------------------
@@ -150,6 +165,7 @@ class PaddedTokens:
         self.ids = torch.from_numpy(table).to(self.store)  # (N, W)
         self.mask = torch.from_numpy(mask).to(self.store)  # (N, W)
         self.labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long).to(self.store)
+        self._columns: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # width -> the first `width` columns
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -161,15 +177,17 @@ class PaddedTokens:
             t = t.pin_memory().to(self.store, non_blocking=True)
         return t
 
-    def batch(self, idx: np.ndarray, idx_t: torch.Tensor | None = None, longest: int | None = None) -> dict[str, torch.Tensor]:
+    def batch(self, idx: np.ndarray, idx_t: torch.Tensor | None = None, longest: int | None = None,
+              with_labels: bool = True) -> dict[str, torch.Tensor]:
         """The batch of rows `idx` (host array); `idx_t` = the same indices already where the table lives,
         `longest` = their longest length (both computed here when not given)."""
         longest = int(self.lengths[idx].max(initial=0)) if longest is None else longest
         width = padded_length(longest, self.multiple_of)  # known on the host: no device sync
         idx_t = self.index(idx) if idx_t is None else idx_t
-        out = {"input_ids": self.ids.narrow(1, 0, width).index_select(0, idx_t),  # (B, T)
-               "attention_mask": self.mask.narrow(1, 0, width).index_select(0, idx_t)}  # (B, T)
-        if self.labels is not None:
+        ids, mask = self._columns.get(width) or self._columns.setdefault(
+            width, (self.ids.narrow(1, 0, width), self.mask.narrow(1, 0, width)))
+        out = {"input_ids": ids.index_select(0, idx_t), "attention_mask": mask.index_select(0, idx_t)}  # (B, T)
+        if self.labels is not None and with_labels:
             out["labels"] = self.labels.index_select(0, idx_t)
         if self.store != self.device:  # a table too big for the device: copy this batch over
             pin = self.device.type == "cuda"
@@ -181,8 +199,11 @@ class TrainBatches:
     """The training batches of one process, from a pre-padded table (no DataLoader, no per-step collation).
 
     Same sampler and order as `train_loader`: length-grouped batches on one process, DistributedSampler
-    batches of `batch_size` under torchrun. The indices of a whole epoch go to the device in one copy.
+    batches of `batch_size` under torchrun. The indices of a whole epoch go to the device in one copy, its
+    labels are gathered once, and batches are gathered `GATHER_AHEAD` at a time.
     """
+
+    GATHER_AHEAD = 8
 
     def __init__(self, ids, labels, batch_size: int, pad_id: int, seed: int, world: int, rank: int,
                  device: torch.device, multiple_of: int = 8):
@@ -206,7 +227,7 @@ class TrainBatches:
     def batches(self) -> list[np.ndarray]:
         """This epoch's batches as host index arrays."""
         if self.batch_sampler is not None:
-            return [np.asarray(b, dtype=np.int64) for b in self.batch_sampler]
+            return self.batch_sampler.batch_arrays()
         order = np.asarray(list(self.sampler), dtype=np.int64)
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
@@ -217,14 +238,25 @@ class TrainBatches:
         batches = self.batches()
         if not batches:
             return
+        table = self.table
         order = np.concatenate(batches)
-        flat = self.table.index(order)  # one host->device copy per epoch
-        starts = np.cumsum([0] + [len(b) for b in batches[:-1]])
-        longest = np.maximum.reduceat(self.table.lengths[order], starts).tolist()  # per batch, one call
+        sizes = [len(b) for b in batches]
+        flat = table.index(order)  # one host->device copy per epoch
+        rows = flat.split(sizes)  # each batch's row indices, where the table lives
+        labels = table.labels.index_select(0, flat).split(sizes)  # this epoch's labels: one gather
+        starts = np.cumsum([0] + sizes[:-1])
+        longest = np.maximum.reduceat(table.lengths[order], starts).tolist()  # per batch, one call
         self.last_lengths = None  # host lengths of the batch last yielded (for `host_lengths`)
-        for idx, start, top in zip(batches, starts.tolist(), longest):
-            self.last_lengths = self.table.lengths[idx]
-            yield self.table.batch(idx, flat[start:start + len(idx)], top)
+        for first in range(0, len(batches), self.GATHER_AHEAD):
+            # gather a few batches in a burst, then hand them out (less host work between two steps)
+            ahead = []
+            for j in range(first, min(first + self.GATHER_AHEAD, len(batches))):
+                batch = table.batch(batches[j], rows[j], longest[j], with_labels=False)
+                batch["labels"] = labels[j]
+                ahead.append((batch, table.lengths[batches[j]]))
+            for batch, lengths in ahead:
+                self.last_lengths = lengths
+                yield batch
 
 
 def eval_batches(ids: Sequence[Sequence[int]], batch_size: int, pad_id: int) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:

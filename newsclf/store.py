@@ -187,6 +187,9 @@ def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
 
 
 # ---- metrics events -------------------------------------------------------------------------
+_LINE_ENCODER = json.JSONEncoder(default=_json_default)  # json.dumps(event, default=...) without a new encoder per line
+
+
 class MetricsWriter:
     """Appends one JSON event per line, buffered: one write + flush per batch of lines.
 
@@ -207,7 +210,7 @@ class MetricsWriter:
         self._finalizer = weakref.finalize(self, MetricsWriter._drain, self._fh, self._lines, True)
 
     def write(self, event: dict[str, Any]) -> None:
-        self._lines.append(json.dumps(event, default=_json_default) + "\n")
+        self._lines.append(_LINE_ENCODER.encode(event) + "\n")
         if (event.get("type") != "step" or event.get("interval_end", True)
                 or time.monotonic() - self._last_flush >= self.flush_seconds):
             self.flush()

@@ -18,6 +18,7 @@ Epoch events and their values are exactly those of a loop that reads every loss 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -292,11 +293,11 @@ class Trainer:
         micro: list[torch.Tensor] = []
         n_batches = len(self.loader)
         clip_foreach = True if self.use_cuda else None  # one fused norm over all gradients on CUDA
+        can_skip_sync = self.dist.enabled and hasattr(self.ddp_model, "no_sync")
         for i, batch in enumerate(self.loader):
             last = i + 1 == n_batches
             sync_now = (len(micro) + 1 == accum) or last
-            ctx = self.ddp_model.no_sync() if (self.dist.enabled and not sync_now and hasattr(self.ddp_model, "no_sync")) else _null()
-            with ctx:
+            with self.ddp_model.no_sync() if (can_skip_sync and not sync_now) else _NULL:
                 loss = self._loss(batch)
                 (loss / accum if accum > 1 else loss).backward()
             micro.append(loss.detach())
@@ -312,7 +313,7 @@ class Trainer:
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean cross-entropy of a batch already on the device (a row gather of the padded table)."""
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_cuda else _null(), \
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_cuda else _NULL, \
                 batching.host_lengths(self.loader.last_lengths):
             logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         return F.cross_entropy(logits.float(), batch["labels"], weight=self.loss_weight,
@@ -375,9 +376,4 @@ class _Clock:
     samples_per_step: int
 
 
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+_NULL = contextlib.nullcontext()  # reusable: entered once per step where no context is needed

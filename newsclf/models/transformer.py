@@ -22,6 +22,7 @@ import torch
 from newsclf.config import ConfigError
 from newsclf.errors import InputError
 from newsclf.models.base import NO_DECAY_HINTS, Phase, split_decay
+from newsclf.models.hf_masks import use_prepared_masks
 
 ENCODER_FILE = "newsclf_encoder.json"
 LAYER_RE = re.compile(r"\.(?:layer|layers|block)\.(\d+)\.")
@@ -236,6 +237,7 @@ def build(cfg, train_texts: Sequence[str], label_names: Sequence[str]):
     from newsclf.config import resolve_data_home
 
     cache = resolve_data_home(cfg.data_home or None) / "token_cache"
+    use_prepared_masks(model)
     return model, HFEncoder(tokenizer, cfg.max_len, cfg.truncation, cache_dir=cache)
 
 
@@ -256,6 +258,7 @@ def load(directory: Path, device: str | torch.device = "cpu", attn_implementatio
     tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
     meta = json.loads((directory / ENCODER_FILE).read_text()) if (directory / ENCODER_FILE).is_file() else {}
     encoder = HFEncoder(tokenizer, int(meta.get("max_len", min(512, position_limit(model)))), meta.get("truncation", "head"))
+    use_prepared_masks(model)
     return model.to(device).eval(), encoder
 
 
