@@ -14,7 +14,7 @@ from torch import nn
 from newsclf import store
 from newsclf.config import PRESETS, RunConfig
 from newsclf.models import bilstm, tfidf
-from newsclf.models.lstm_cpu import masked_bilstm, reverse_index
+from newsclf.models.lstm_cpu import masked_bilstm, packed_bilstm, reverse_index
 from newsclf.text import PAD_ID, UNK_ID, Vocab, WordEncoder
 
 LABELS = [f"class{i}" for i in range(20)]
@@ -57,6 +57,25 @@ def test_masked_bilstm_equals_packed_lstm_values_and_input_gradients(num_layers:
     lstm.zero_grad()
     (_packed(lstm, x.clone(), lengths) * upstream).sum().backward()
     torch.testing.assert_close(weight_grad_new / 2, lstm.weight_hh_l0_reverse.grad)  # both passes accumulated
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_the_cuda_path_packed_bilstm_equals_the_masked_one(num_layers: int):
+    """The path the BiLSTM takes on CUDA (sorted on the host, packed, nn.LSTM), run here on CPU."""
+    torch.manual_seed(1)
+    lstm = nn.LSTM(6, 5, num_layers=num_layers, batch_first=True, bidirectional=True).double()
+    lengths = torch.tensor([3, 7, 1, 7, 5, 2])  # unsorted, ties
+    B, T = len(lengths), 8
+    mask = (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).long()
+    x = torch.randn(B, T, 6, dtype=torch.float64) * mask.unsqueeze(-1)
+    x_packed, x_masked = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    packed = packed_bilstm(lstm, x_packed, lengths.numpy())
+    masked = masked_bilstm(lstm, x_masked, mask, dropout=0.0, training=False)
+    torch.testing.assert_close(packed, masked, atol=1e-10, rtol=1e-10)
+    upstream = torch.randn_like(packed)
+    (packed * upstream).sum().backward()
+    (masked * upstream).sum().backward()
+    torch.testing.assert_close(x_packed.grad, x_masked.grad, atol=1e-10, rtol=1e-10)
 
 
 def test_masked_bilstm_ignores_what_is_in_the_padding():

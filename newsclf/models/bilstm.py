@@ -21,7 +21,7 @@ from torch import nn
 
 from newsclf import embeddings as emb
 from newsclf.config import ConfigError, resolve_data_home
-from newsclf.models.lstm_cpu import masked_bilstm
+from newsclf.models.lstm_cpu import masked_bilstm, packed_bilstm
 from newsclf.models.output import ClassifierOutput
 from newsclf.text import PAD_ID, SubwordEncoder, Vocab, WordEncoder
 
@@ -122,10 +122,7 @@ class BiLSTMAttention(nn.Module):
             from newsclf.batching import current_host_lengths
 
             host = current_host_lengths(x.size(0))
-            lengths = host.clamp(min=1) if host is not None else attention_mask.sum(1).clamp(min=1).cpu()
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            out, _ = self.lstm(packed)
-            return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]
+            return packed_bilstm(self.lstm, x, host if host is not None else attention_mask.sum(1).cpu())
         return masked_bilstm(self.lstm, x, attention_mask, self.lstm.dropout, self.training)
 
     def input_embeddings(self) -> nn.Module:

@@ -60,7 +60,8 @@ def torch_predict_proba(model, ids: Sequence[Sequence[int]], pad_id: int, device
 
     device = torch.device(device)
     cuda = device.type == "cuda"
-    model.eval()
+    if model.training:  # loaded models already are in eval mode: walking every module per call costs ~1 ms
+        model.eval()
     chunks, rows = [], []
     with torch.inference_mode():
         for idx, batch in eval_batches(ids, batch_size, pad_id):
