@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import math
 import threading
 import weakref
 from contextlib import nullcontext
@@ -343,6 +344,22 @@ def integrated_gradients(model, layer, input_ids, baseline_ids, attention_mask, 
     return out[:n], float(out[n]), out[n + 3:].astype(np.float32), float(out[n + 1]), float(out[n + 2]), target
 
 
+INCOMPLETE_SHARE = 0.05  # IG whose delta exceeds this share of f(input) - f(baseline) gets a note
+
+
+def completeness_note(delta: float, f_input: float, f_baseline: float, n_steps: int) -> str | None:
+    """A plain note when the IG scores miss more than INCOMPLETE_SHARE of the change they explain."""
+    gap = f_input - f_baseline
+    if not all(math.isfinite(v) for v in (delta, gap)) or abs(delta) <= INCOMPLETE_SHARE * abs(gap):
+        return None
+    if gap:
+        what = f"the scores miss {abs(delta) / abs(gap):.0%} of the change they explain (delta {delta:.3g}, change {gap:.3g})"
+    else:
+        what = f"the scores sum to {delta:.3g} although f(text) = f(baseline)"
+    return (f"incomplete: {what} at {n_steps} steps; more steps help a transformer, seldom a trained LSTM (its "
+            "output can jump along the path from the baseline): read the scores as a ranking, or use the attention view")
+
+
 def _prepared(predictor: Predictor, ids: list[int], attn_implementation: str | None = None):
     """(private model copy, its lock, input ids (1, T), mask (1, T)) on the model's device."""
     import torch
@@ -370,6 +387,9 @@ def _explain_torch(predictor: Predictor, text: str, method: str, target: int | N
             scores, delta, probs, f_in, f_base, target = integrated_gradients(
                 model, family.ig_layer(model), input_ids, baseline, mask, target, n_steps, internal_batch_size)
             extra.update(delta=delta, f_input=f_in, f_baseline=f_base, n_steps=n_steps)
+            note = completeness_note(delta, f_in, f_base, n_steps)
+            if note:
+                extra["notes"] = [note]
         else:
             scores, probs, more = family.attention_scores(model, input_ids, mask, method, layer, head)
             target = int(probs.argmax()) if target is None else target

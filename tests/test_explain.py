@@ -304,3 +304,30 @@ def test_explain_cli_uses_one_number_format_per_table(tiny_runs, capsys):
     decimals = {len(m) for m in re.findall(r"[+-]\d+\.(\d+)", rows)}
     assert len(decimals) == 1, out  # no "+0.01234" beside "+1.2e-05"
     assert "e-0" not in rows
+
+
+def test_an_incomplete_integrated_gradients_gets_a_plain_note():
+    from newsclf.explain import completeness_note
+
+    note = completeness_note(2.0, 8.9, -3.8, 32)  # the scores sum to 10.7 of a 12.7 change
+    assert note.startswith("incomplete: the scores miss 16% of the change") and "32 steps" in note
+    assert completeness_note(1e-4, 8.9, -3.8, 32) is None  # complete within 5 %
+    assert completeness_note(-0.6, 8.9, -3.8, 32) is None  # 4.7 %
+    assert "f(text) = f(baseline)" in completeness_note(0.5, 1.0, 1.0, 16)
+    assert completeness_note(float("nan"), 1.0, 0.0, 8) is None
+
+
+def test_the_note_reaches_the_explanation_and_a_complete_one_has_none(predictors, monkeypatch):
+    from newsclf import explain as ex_mod
+
+    complete = ex.explain(predictors["bilstm"], MIXED, "ig", n_steps=32)
+    assert not any(n.startswith("incomplete") for n in complete.notes)
+    real = ex_mod.integrated_gradients
+
+    def off_by_half(*args, **kwargs):  # an LSTM whose output jumps along the path: scores miss half the change
+        scores, delta, probs, f_in, f_base, target = real(*args, **kwargs)
+        return scores, (f_in - f_base) / 2, probs, f_in, f_base, target
+
+    monkeypatch.setattr(ex_mod, "integrated_gradients", off_by_half)
+    incomplete = ex.explain(predictors["bilstm"], MIXED, "ig", n_steps=32)
+    assert any(n.startswith("incomplete: the scores miss 50%") for n in incomplete.notes)
