@@ -113,12 +113,14 @@ class BiLSTMAttention(nn.Module):
         return ClassifierOutput(logits=logits, attentions=(weights,))
 
     def _encode(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """cuDNN on packed sequences on CUDA; the masked CPU LSTM (same math, same weights) elsewhere.
+        """nn.LSTM on a packed sequence (cuDNN on CUDA) on a GPU and, on CPU, outside training (inference,
+        validation, IG: 2.2x faster there); the masked CPU LSTM (same math, same weights) for CPU training,
+        where nn.LSTM's backward would accumulate weight gradients once per timestep.
 
         pack_padded_sequence needs the lengths on the host: the caller's `batching.host_lengths`
         gives them without a device sync; only a call without it copies them back from the device.
         """
-        if x.is_cuda:
+        if x.is_cuda or not self.training:
             from newsclf.batching import current_host_lengths
 
             host = current_host_lengths(x.size(0))
