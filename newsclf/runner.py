@@ -162,7 +162,7 @@ def _train_loop(family, cfg: RunConfig, data, run_dir: Path, device, dist, resum
 def _stop_file_check(run_dir: Path) -> Callable[[], bool]:
     """store.stop_requested for this run, with the path built once (it is asked after every step event)."""
     stop = os.fsencode(run_dir / store.STOP)
-    return lambda: os.path.exists(stop)
+    return lambda: os.access(stop, os.F_OK)  # os.path.exists without raising (and catching) an exception
 
 
 class NonFiniteLossError(ArithmeticError):

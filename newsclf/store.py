@@ -187,7 +187,18 @@ def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
 
 
 # ---- metrics events -------------------------------------------------------------------------
-_LINE_ENCODER = json.JSONEncoder(default=_json_default)  # json.dumps(event, default=...) without a new encoder per line
+def _line_encoder():
+    """json.dumps(event, default=_json_default), with the C encoder made once rather than per line."""
+    from json import encoder
+
+    if getattr(encoder, "c_make_encoder", None) is None:
+        return json.JSONEncoder(default=_json_default).encode
+    encode = encoder.c_make_encoder(None, _json_default, encoder.encode_basestring_ascii, None, ": ", ", ",
+                                    False, False, True)
+    return lambda event: "".join(encode(event, 0))
+
+
+_encode_line = _line_encoder()
 
 
 class MetricsWriter:
@@ -210,7 +221,7 @@ class MetricsWriter:
         self._finalizer = weakref.finalize(self, MetricsWriter._drain, self._fh, self._lines, True)
 
     def write(self, event: dict[str, Any]) -> None:
-        self._lines.append(_LINE_ENCODER.encode(event) + "\n")
+        self._lines.append(_encode_line(event) + "\n")
         if (event.get("type") != "step" or event.get("interval_end", True)
                 or time.monotonic() - self._last_flush >= self.flush_seconds):
             self.flush()

@@ -236,3 +236,15 @@ def test_resolve_run_accepts_a_unique_name_or_suffix(runs: Path):
     assert store.resolve_run("000-alpha", runs) == run.resolve()
     with pytest.raises(store.RunNotFoundError, match="matches 2 runs"):
         store.resolve_run("beta", runs)
+
+
+def test_metrics_lines_are_what_json_dumps_writes():
+    import json as json_mod
+    import math
+
+    event = {"type": "step", "step": 3, "loss": 2.5, "lr": float("nan"), "n": np.float32(1.5), "k": np.int64(7),
+             "text": "é\n\"", "ok": True, "none": None, "nested": {"a": [1, 2.0]}}
+    line = store._encode_line(event)
+    assert line == json_mod.dumps(event, default=store._json_default)
+    back = json_mod.loads(line)
+    assert math.isnan(back["lr"]) and back["n"] == 1.5 and back["k"] == 7 and back["text"] == "é\n\""
