@@ -34,6 +34,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from newsclf.errors import RunNotFoundError
+from newsclf.metrics_log import MetricsWriter, read_metrics  # noqa: F401 - part of this module's API
+from newsclf.metrics_log import encode_line as _encode_line, json_default as _json_default  # noqa: F401
 from newsclf.runfiles import (PICKLE_SUFFIXES, UnsafeRunFileError, check_model_dir, inside_run,  # noqa: F401
                               open_inside, read_json_inside, recover_checkpoint, run_json, swap_in)
 
@@ -132,16 +134,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def read_json(path: Path, default: Any = None) -> Any:
     """Read JSON; a missing, empty or corrupt file gives `default` instead of an exception."""
     try:
@@ -184,93 +176,6 @@ def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
         status["updated"] = time.time()
         write_json_atomic(run_dir / STATUS, status)
     return status
-
-
-# ---- metrics events -------------------------------------------------------------------------
-def _line_encoder():
-    """json.dumps(event, default=_json_default), with the C encoder made once rather than per line."""
-    from json import encoder
-
-    if getattr(encoder, "c_make_encoder", None) is None:
-        return json.JSONEncoder(default=_json_default).encode
-    encode = encoder.c_make_encoder(None, _json_default, encoder.encode_basestring_ascii, None, ": ", ", ",
-                                    False, False, True)
-    return lambda event: "".join(encode(event, 0))
-
-
-_encode_line = _line_encoder()
-
-
-class MetricsWriter:
-    """Appends one JSON event per line, buffered: one write + flush per batch of lines.
-
-    A line is buffered until an event that ends a batch: any non-step event (start, epoch, done),
-    a step event with `interval_end` True (the training loop's reporting interval), or the first
-    event `flush_seconds` after the last flush. `flush()` / `close()` write what is buffered; so
-    does a finalizer when the writer is garbage-collected or the interpreter exits, so lines handed
-    to `write` are not lost when a run crashes.
-    """
-
-    def __init__(self, path: Path, flush_seconds: float = 1.0):
-        import weakref
-
-        self._fh = open(path, "a", encoding="utf-8")
-        self._lines: list[str] = []
-        self.flush_seconds = flush_seconds
-        self._last_flush = time.monotonic()
-        self._finalizer = weakref.finalize(self, MetricsWriter._drain, self._fh, self._lines, True)
-
-    def write(self, event: dict[str, Any]) -> None:
-        self._lines.append(_encode_line(event) + "\n")
-        if (event.get("type") != "step" or event.get("interval_end", True)
-                or time.monotonic() - self._last_flush >= self.flush_seconds):
-            self.flush()
-
-    def flush(self) -> None:
-        if self._lines and not self._fh.closed:
-            MetricsWriter._drain(self._fh, self._lines, False)
-        self._last_flush = time.monotonic()
-
-    def close(self) -> None:
-        self._finalizer()
-
-    @staticmethod
-    def _drain(fh, lines: list[str], close: bool) -> None:
-        if fh.closed:
-            return
-        if lines:
-            fh.write("".join(lines))
-            lines.clear()
-            fh.flush()
-        if close:
-            fh.close()
-
-
-def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Events appended since byte `offset`, and the offset to pass next time.
-
-    Only complete lines are consumed: a half-written last line is left for the next call;
-    an unparseable complete line is skipped.
-    """
-    path = Path(path)
-    try:
-        with open_inside(path.parent, path.name) as fh:
-            fh.seek(offset)
-            chunk = fh.read()
-    except (FileNotFoundError, NotADirectoryError, UnsafeRunFileError):
-        return [], offset
-    end = chunk.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    events = []
-    for line in chunk[: end + 1].splitlines():
-        try:
-            event = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events, offset + end + 1
 
 
 # ---- predictions ----------------------------------------------------------------------------

@@ -162,6 +162,8 @@ def test_bilstm_truncated_text_marks_unseen_words(predictors):
 def test_cudnn_is_disabled_for_lstms_on_cuda(monkeypatch, sharp_bilstm, sharp_distilbert):
     import torch
 
+    from newsclf import ig
+
     calls = []
 
     def spy_flags(**kwargs):
@@ -169,12 +171,12 @@ def test_cudnn_is_disabled_for_lstms_on_cuda(monkeypatch, sharp_bilstm, sharp_di
         return nullcontext()
 
     monkeypatch.setattr(torch.backends.cudnn, "flags", spy_flags)
-    monkeypatch.setattr(ex, "_on_cuda", lambda model: True)
+    monkeypatch.setattr(ig, "_on_cuda", lambda model: True)
     ex.explain(sharp_bilstm, GRAPHICS, "ig", n_steps=4)
     assert calls == [{"enabled": False}]
     ex.explain(sharp_distilbert, GRAPHICS, "ig", n_steps=4)  # no RNN inside: cuDNN untouched
     assert len(calls) == 1
-    monkeypatch.setattr(ex, "_on_cuda", lambda model: False)
+    monkeypatch.setattr(ig, "_on_cuda", lambda model: False)
     ex.explain(sharp_bilstm, GRAPHICS, "ig", n_steps=4)
     assert len(calls) == 1
 
