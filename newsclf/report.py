@@ -7,7 +7,7 @@ Files: report.html (plotly's JS inlined once, no external script), metrics.csv, 
 predictions.csv (test split), pairwise.csv, calibration.csv, length_slices.csv, confusions.csv,
 summary.md. Everything comes from the runs' stored predictions (no model is loaded); length
 slices also need the corpus (skipped with a note when it is absent). Compute here, figures in
-newsclf.plots_compare, rendering below: three steps.
+newsclf.plots.compare, rendering below: three steps.
 """
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def _lengths(runs: Sequence[RunData], data_home: str | None, notes: list[str]) -
 # ---- figures and rendering ----------------------------------------------------------------------
 def build_figures(cmp: Comparison) -> list[tuple[str, Any]]:
     """(title, plotly Figure) in report order."""
-    from newsclf import plots_compare as pc
+    from newsclf.plots import compare as pc
 
     figs = [("Metrics", pc.plot_metrics(cmp.metrics))]
     if not cmp.pairwise.empty:

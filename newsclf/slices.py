@@ -6,7 +6,7 @@
     confusion_difference(preds_a, preds_b, C)        confusion matrix of A minus that of B
     top_confusions(preds, label_names, k)            the most frequent (true, predicted) mistakes
 
-Compute only (dataclasses and DataFrames); figures live in newsclf.plots_compare.
+Compute only (dataclasses and DataFrames); figures live in newsclf.plots.compare.
 """
 from __future__ import annotations
 

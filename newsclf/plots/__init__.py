@@ -3,6 +3,8 @@
     dataset.py   the corpus: classes, lengths, top words, splits
     results.py   training curves, confusion matrices, per-class F1, efficiency, top-k probabilities
     explain.py   explanations: highlighted text, legend, summary lines, top attributed words
+    compare.py   comparisons: metrics, pairwise differences with intervals, per-class differences,
+                 reliability, accuracy by length (imported as newsclf.plots.compare)
     base.py      the shared layout and `label`, through which every untrusted string enters a figure
 
 Every figure builder is called `plot_<what>`; the tables they draw come from newsclf.compare.

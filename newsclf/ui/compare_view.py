@@ -2,13 +2,14 @@
 calibration, error slices by length, top confusions, and the exported report.
 
 The numbers come from newsclf.significance / calibration / slices / report through the cached
-loaders of newsclf.ui.cache; figures from newsclf.plots_compare; this module only renders.
+loaders of newsclf.ui.cache; figures from newsclf.plots.compare; this module only renders.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from newsclf import calibration, compare, plots_compare
+from newsclf import calibration, compare
+from newsclf.plots import compare as plots_compare
 from newsclf.data import DataError
 from newsclf.errors import UserError
 from newsclf.ui import cache
