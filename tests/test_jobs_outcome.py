@@ -128,3 +128,27 @@ def test_a_direct_run_whose_trainer_died_is_marked_failed(tmp_path: Path, monkey
     assert states["20990101-000000-003-noident"]["state"] == "running"
     assert jobs.reconcile_direct_runs(runs) == []  # idempotent
     jobs.list_jobs(runs)  # the dashboard's path reconciles too (nothing left to do here)
+
+
+def test_a_run_of_another_machine_is_not_judged_from_this_one(tmp_path: Path):
+    """A runs dir shared with a teammate's machine: its live runs are not marked dead from here (their pid
+    means nothing in this /proc); only a long silence (no status.json update for an hour) ends one."""
+    runs = tmp_path / "runs"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    ident = {**jobs.process_identity(dead.pid), "host": "teammates-gpu-box", "boot": "another-kernel"}
+    dead.wait()
+    now = time.time()
+    cases = {"20990101-000000-000-live": now - 60, "20990101-000000-001-silent": now - 2 * 3600}
+    for run_id, updated in cases.items():
+        (runs / run_id).mkdir(parents=True)
+        (runs / run_id / store.CONFIG).write_text(json.dumps({"model": "tfidf"}))
+        (runs / run_id / store.STATUS).write_text(json.dumps({"state": "running", "trainer": ident, "updated": updated}))
+    assert jobs.reconcile_direct_runs(runs) == ["20990101-000000-001-silent"]
+    assert store.read_status(runs / "20990101-000000-000-live")["state"] == "running"
+    silent = store.read_status(runs / "20990101-000000-001-silent")
+    assert silent["state"] == "failed" and "no sign of life from teammates-gpu-box for 2.0 h" in silent["error"]
+    # the same process recorded on this machine is dead, and is marked at once
+    (runs / "20990101-000000-000-live" / store.STATUS).write_text(json.dumps(
+        {"state": "running", "trainer": {**ident, "host": jobs.process_identity(os.getpid())["host"]},
+         "updated": now}))
+    assert jobs.reconcile_direct_runs(runs) == ["20990101-000000-000-live"]

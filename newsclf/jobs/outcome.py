@@ -7,6 +7,7 @@ does the same for runs trained outside the queue (`python -m newsclf train`) who
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -17,10 +18,11 @@ from typing import Any
 from newsclf import store
 from newsclf.config import resolve_runs_dir
 from newsclf.jobs import files
-from newsclf.jobs.procs import process_alive
+from newsclf.jobs.procs import on_this_machine as procs_on_this_machine, process_alive
 
 WORKER_DIED = "worker died"
 TRAINER_DIED = "trainer died (killed or crashed; e.g. out of memory)"
+FOREIGN_SILENCE_S = 3600.0  # a run of another machine sharing the runs dir is judged dead after this silence
 OWN_PREFIX = "[newsclf.jobs] "  # the supervisor's own lines in train.log
 
 
@@ -122,11 +124,21 @@ def _identity(value: Any) -> dict[str, Any] | None:
     return value if ok and value["pid"] > 0 else None
 
 
+def _silent_for(status: dict[str, Any]) -> float:
+    """Seconds since the trainer last updated status.json (0 when it does not say)."""
+    updated = status.get("updated")
+    if isinstance(updated, bool) or not isinstance(updated, (int, float)) or not math.isfinite(updated):
+        return 0.0
+    return max(0.0, time.time() - float(updated))
+
+
 def reconcile_direct_runs(runs_dir: str | os.PathLike | None = None) -> list[str]:
     """Mark failed (reason TRAINER_DIED) every run without a job.json whose status.json says running
-    and records a `trainer` identity {pid, start, boot} of a process that is gone (start time and
-    boot id guard against pid reuse and reboots). Returns the ids it marked; a read-only runs dir or
-    run dir is skipped silently. Called by schedule(), so list_jobs/job_status and `runs list` see it."""
+    and records a `trainer` identity {pid, start, boot, host} of a process that is gone (start time and
+    boot id guard against pid reuse and reboots). A trainer of another machine sharing the runs dir is
+    not looked up here: its run is marked only after FOREIGN_SILENCE_S without a status update.
+    Returns the ids it marked; a read-only runs dir or run dir is skipped silently. Called by
+    schedule(), so list_jobs/job_status and `runs list` see it."""
     root = resolve_runs_dir(runs_dir)
     marked: list[str] = []
     try:
@@ -140,13 +152,22 @@ def reconcile_direct_runs(runs_dir: str | os.PathLike | None = None) -> list[str
             continue
         status = files.read_status(path)
         trainer = _identity(status.get("trainer"))
-        if status["state"] != "running" or trainer is None or process_alive(trainer):
+        if status["state"] != "running" or trainer is None:
+            continue
+        silent = _silent_for(status)
+        if procs_on_this_machine(trainer):
+            if process_alive(trainer):
+                continue
+            error = None
+        elif silent > FOREIGN_SILENCE_S:  # another machine's run: only a long silence says it is gone
+            error = f"no sign of life from {str(trainer['host'])[:64]} for {silent / 3600:.1f} h (status.json not updated)"
+        else:
             continue
         log = log_since(path, 0, limit=40_000, own_lines=False)
         try:
+            details = {"error": error} if error else {"error": error_text(log)} if log.strip() else {}
             done = files.update_status_if(path, ("running",), check=lambda st, t=trainer: st.get("trainer") == t,
-                                          reason=TRAINER_DIED, state="failed", ended=time.time(),
-                                          **({"error": error_text(log)} if log.strip() else {}))
+                                          reason=TRAINER_DIED, state="failed", ended=time.time(), **details)
         except OSError:  # read-only run dir: report nothing, change nothing
             continue
         if done:

@@ -1,8 +1,9 @@
 """Process identity and process trees, from /proc (Linux); never imports torch.
 
-A process is recorded as {pid, start, boot}: the pid, its start time (clock ticks since boot,
-field 22 of /proc/<pid>/stat) and the kernel boot id, so a later process that reuses the pid,
-or any process after a reboot, never passes for it. Children this process starts are kept in
+A process is recorded as {pid, start, boot, host}: the pid, its start time (clock ticks since boot,
+field 22 of /proc/<pid>/stat), the kernel boot id and the host name, so a later process that reuses
+the pid, or any process after a reboot, never passes for it — and a process of another machine (or
+container) sharing the runs dir is never judged from this one's /proc (`on_this_machine`). Children this process starts are kept in
 a registry and reaped, so they never linger as zombies that look alive.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import socket
 import subprocess
 import threading
 from functools import lru_cache
@@ -42,6 +44,20 @@ def boot_id() -> str | None:
         return None
 
 
+@lru_cache(maxsize=1)
+def host_name() -> str:
+    return socket.gethostname()
+
+
+def on_this_machine(ident: dict[str, Any] | None) -> bool:
+    """Was `ident` recorded on this machine? (Records made before hosts were recorded count as local.)
+
+    A process of another machine cannot be looked up here: callers must not mark it dead or kill it.
+    """
+    host = ident.get("host") if isinstance(ident, dict) else None
+    return not isinstance(host, str) or not host or host == host_name()
+
+
 def proc_stat(pid: int) -> tuple[str, int, int] | None:
     """(state, ppid, starttime) from /proc/<pid>/stat, or None when there is no such process."""
     try:
@@ -56,13 +72,15 @@ def proc_stat(pid: int) -> tuple[str, int, int] | None:
 
 
 def process_identity(pid: int) -> dict[str, Any]:
-    """{pid, start, boot}: enough to tell this process from a later one that reuses its pid."""
+    """{pid, start, boot, host}: enough to tell this process from a later one that reuses its pid."""
     stat = proc_stat(pid)
-    return {"pid": pid, "start": stat[2] if stat else None, "boot": boot_id()}
+    return {"pid": pid, "start": stat[2] if stat else None, "boot": boot_id(), "host": host_name()}
 
 
 def process_alive(ident: dict[str, Any] | None) -> bool:
-    """Is the process recorded in `ident` still running (not a zombie, not a reused pid)?"""
+    """Is the process recorded in `ident` running on this machine (not a zombie, not a reused pid)?
+
+    False for a process of another machine: ask `on_this_machine` before acting on a False."""
     if not isinstance(ident, dict) or not isinstance(ident.get("pid"), int) or ident["pid"] <= 0:
         return False
     pid = ident["pid"]

@@ -262,5 +262,8 @@ def _released(run_dir: Path) -> bool:
     status = files.read_status(run_dir)
     launch = (read_spec(run_dir) or {}).get("launch")
     launch = launch if isinstance(launch, dict) else {}
-    return bool(status.get("released")) or not procs.process_alive(launch.get("supervisor"))
+    supervisor = launch.get("supervisor")
+    if not procs.on_this_machine(supervisor):  # another machine's: nothing to wait for here
+        return True
+    return bool(status.get("released")) or not procs.process_alive(supervisor)
 

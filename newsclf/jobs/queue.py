@@ -210,12 +210,14 @@ def _holds_slot(run_dir: Path, spec: dict[str, Any], status: dict[str, Any]) -> 
     if state in store.TERMINAL_STATES and status.get("released"):
         return False
     launch = spec.get("launch") if isinstance(spec.get("launch"), dict) else {}
+    worker = status.get("worker") if isinstance(status.get("worker"), dict) else None
+    if not (procs.on_this_machine(launch.get("supervisor")) and procs.on_this_machine(worker)):
+        return False  # launched by another machine sharing the runs dir: not our slot, not ours to finalize
     supervisor_alive = procs.process_alive(launch.get("supervisor"))
     if state in store.TERMINAL_STATES:
         return supervisor_alive
     if supervisor_alive:
         return True
-    worker = status.get("worker") if isinstance(status.get("worker"), dict) else None
     if procs.process_alive(worker):  # supervisor gone, trainer still going: let it finish
         cancel = status.get("cancel") if isinstance(status.get("cancel"), dict) else {}
         if cancel and time.time() >= _number(cancel.get("deadline")) and _worker_signed(run_dir, worker, status):
