@@ -158,11 +158,19 @@ def load_temperature(run_dir: str | Path) -> float | None:
     return float(t) if ok else None
 
 
+def with_stored_temperature(run_dir: str | Path, probs: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """(probabilities scaled by the run's stored temperature, that temperature); unchanged and None when
+    the run was never calibrated. `probs` is (N, C); the argmax never changes."""
+    t = load_temperature(run_dir)
+    return (probs, None) if t is None else (apply_temperature(np.asarray(probs, dtype=np.float64), t), t)
+
+
 def calibrated_proba(predictor, texts: Sequence[str]) -> np.ndarray:
     """The predictor's probabilities with its run's stored temperature applied; UserError when none is stored."""
     t = load_temperature(predictor.run_dir)
     if t is None:
-        raise UserError(f"run {predictor.run_id}: not calibrated yet (calibration.calibrate_run)")
+        raise UserError(f"run {predictor.run_id}: not calibrated yet; run `python -m newsclf calibrate "
+                        f"{predictor.run_id}` first")
     return apply_temperature(predictor.predict_proba(texts), t)
 
 

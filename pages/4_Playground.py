@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from newsclf import compare, plots
+from newsclf import calibration, compare, plots
 from newsclf.config import MAX_TEXT_CHARS
 from newsclf.predict import InputError, validate_text
 from newsclf.ui import batch_view, cache, explain_view, frame
@@ -77,6 +77,9 @@ try:
 except InputError:
     st.info("Paste some text above (or pick a test document) to see each run's prediction.", icon=":material/edit:")
     st.stop()
+calibrated = st.toggle("Calibrated probabilities", key="playground.calibrated",
+                       help="Scale each run's probabilities by its temperature fitted on validation (fit it on the "
+                            "Compare page or with `newsclf calibrate RUN`). The predicted class never changes.")
 if not chosen:
     st.info("Choose at least one run above.", icon=":material/info:")
     st.stop()
@@ -95,12 +98,19 @@ for col, run_id in zip(st.columns(len(chosen)), chosen):
         except Exception as exc:  # a broken checkpoint must not take the page down
             st.error(f"Prediction failed ({type(exc).__name__}: {frame.plain(exc)})")
             continue
+        temperature = None
+        if calibrated:
+            scaled, temperature = calibration.with_stored_temperature(predictor.run_dir, [probs])
+            probs = [float(p) for p in scaled[0]]
         order = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
         top = [(predictor.label_names[i], float(probs[i])) for i in order]
         predictors.append(predictor)
         results[run_id] = top[0][0]
         st.metric("Predicted class", frame.plain(top[0][0]))
-        st.caption(f"probability {top[0][1]:.1%}")
+        note = ""
+        if calibrated:
+            note = f", calibrated (T = {temperature:.2f})" if temperature else ", not calibrated (no temperature stored)"
+        st.caption(f"probability {top[0][1]:.1%}{note}")
         st.plotly_chart(plots.plot_top_k(top, "Top 5"), width="stretch", key=f"playground.top.{run_id}")
         st.caption(f"classified in {ms:.0f} ms")
 

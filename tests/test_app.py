@@ -148,6 +148,26 @@ def test_playground_prompt_prediction_and_escaping(app_env):
         assert "<script>" not in md.value
 
 
+def test_playground_calibrated_probabilities(app_env):
+    from newsclf import calibration
+
+    runs = sorted(p for p in app_env["runs_dir"].iterdir() if p.is_dir())
+    cal = calibration.calibrate_run(runs[0])  # one run calibrated, the others not
+    at = run_page("pages/4_Playground.py")
+    at.text_area(key="playground.text").input("nasa orbit shuttle launch space")
+    at.run()
+    before = [m.value for m in at.metric]
+    plain_captions = [c.value for c in at.caption if c.value.startswith("probability")]
+    at.toggle(key="playground.calibrated").set_value(True)
+    at.run()
+    assert_ok(at)
+    captions = [c.value for c in at.caption if c.value.startswith("probability")]
+    assert len(captions) == len(plain_captions) == 3
+    assert sum(f"calibrated (T = {cal.temperature:.2f})" in c for c in captions) == 1
+    assert sum("not calibrated" in c for c in captions) == 2
+    assert [m.value for m in at.metric] == before  # the predicted classes never change
+
+
 def test_playground_huge_paste_is_truncated(app_env):
     at = run_page("pages/4_Playground.py")
     at.text_area(key="playground.text").input("hockey puck goalie " * 300_000)  # ~5.7 MB

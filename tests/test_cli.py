@@ -150,6 +150,25 @@ def test_predict_several_runs_json_and_text(tiny_runs: dict, tmp_path: Path, cap
     assert code == 0 and tiny_runs["tfidf"].name in out and "rec.sport.hockey" in out and "%" in out
 
 
+def test_predict_calibrated_uses_the_stored_temperature(runs_copy: dict, capsys):
+    from newsclf import calibration
+
+    run, runs_dir = runs_copy["bilstm"], str(runs_copy["runs_dir"])
+    argv = ["predict", run.name, "--text", "the goalie and the puck", "--runs-dir", runs_dir, "--json"]
+    code, out, err = _cli([*argv, "--calibrated"], capsys)
+    assert code == 2 and out == "" and err.startswith("error: run ") and f"newsclf calibrate {run.name}" in err
+    temperature = calibration.calibrate_run(run).temperature
+    code, out, _ = _cli(argv, capsys)
+    plain = json.loads(out)[0]
+    code, out, _ = _cli([*argv, "--calibrated", "--top-k", "20"], capsys)
+    scaled = json.loads(out)[0]
+    assert code == 0 and scaled["calibrated"] and not plain["calibrated"]
+    assert scaled["top"][0]["label"] == plain["top"][0]["label"]  # argmax unchanged
+    assert sum(t["prob"] for t in scaled["top"]) == pytest.approx(1.0, abs=1e-5)
+    if abs(temperature - 1.0) > 1e-3:
+        assert scaled["top"][0]["prob"] != pytest.approx(plain["top"][0]["prob"], abs=1e-6)
+
+
 @pytest.mark.parametrize("content, field, message", [
     ("", "text", "empty"),
     ("   \n\t  ", "text", "empty"),

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--runs-dir", default=None)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--calibrated", action="store_true",
+                   help="apply each run's temperature fitted on validation (`newsclf calibrate RUN` first); "
+                        "the top class never changes, the probabilities become better calibrated")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
@@ -45,6 +48,8 @@ def _read_file(path: Path) -> bytes:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from newsclf.predict import load_predictor
 
     if args.top_k <= 0:
@@ -54,14 +59,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = []
     for run in args.runs:
         predictor = load_predictor(run, runs_dir, device=args.device)
-        top = predictor.top_k(text, args.top_k)
-        out.append({"run_id": predictor.run_id, "model": predictor.kind,
-                    "top": [{"label": label, "prob": prob} for label, prob in top]})
+        if args.calibrated:
+            from newsclf.calibration import calibrated_proba
+
+            probs = calibrated_proba(predictor, [text])[0]
+        else:
+            probs = predictor.predict_proba([text])[0]
+        order = np.argsort(-probs)[:args.top_k]
+        out.append({"run_id": predictor.run_id, "model": predictor.kind, "calibrated": bool(args.calibrated),
+                    "top": [{"label": predictor.label_names[i], "prob": float(probs[i])} for i in order]})
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
     for item in out:
-        print(f"{item['run_id']} ({item['model']})")
+        print(f"{item['run_id']} ({item['model']}{', calibrated' if item['calibrated'] else ''})")
         for t in item["top"]:
             print(f"  {t['prob']:6.1%}  {t['label']}")
     return 0
