@@ -71,6 +71,22 @@ def test_the_prepared_mask_gives_the_logits_of_the_plain_mask(kind, tiny_model_d
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_a_copy_switched_to_eager_attention_keeps_the_plain_mask(kind, tiny_model_dirs):
+    """Explanations switch a copy of the model (hooks included) to eager attention, which adds the mask to
+    the scores: a prepared boolean mask would not mask there."""
+    import copy
+
+    model, _ = tx.load(tiny_model_dirs[kind])
+    eager = copy.deepcopy(model)
+    eager.set_attn_implementation("eager")
+    ids, mask = _batch()
+    with torch.no_grad():
+        want = eager.forward(input_ids=ids, attention_mask=mask).logits
+        got = eager(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_training_step_of_an_hf_encoder_syncs_nowhere_in_transformers(kind, tiny_model_dirs, fixture_data_home,
                                                                         monkeypatch):
     from newsclf.data import load_dataset

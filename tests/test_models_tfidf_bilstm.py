@@ -64,7 +64,7 @@ def test_the_cuda_path_packed_bilstm_equals_the_masked_one(num_layers: int):
     """The path the BiLSTM takes on CUDA (sorted on the host, packed, nn.LSTM), run here on CPU."""
     torch.manual_seed(1)
     lstm = nn.LSTM(6, 5, num_layers=num_layers, batch_first=True, bidirectional=True).double()
-    lengths = torch.tensor([3, 7, 1, 7, 5, 2])  # unsorted, ties
+    lengths = torch.tensor([3, 7, 1, 7, 0, 5, 2])  # unsorted, ties, an empty row
     B, T = len(lengths), 8
     mask = (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).long()
     x = torch.randn(B, T, 6, dtype=torch.float64) * mask.unsqueeze(-1)

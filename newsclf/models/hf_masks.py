@@ -34,8 +34,8 @@ def use_prepared_masks(model) -> bool:
 
 def _prepare_mask(module, args, kwargs):
     mask = kwargs.get("attention_mask")
-    if mask is None or mask.dim() != 2:
-        return None
+    if mask is None or mask.dim() != 2 or module.config._attn_implementation != "sdpa":
+        return None  # e.g. a copy switched to eager attention for explanations: it adds masks, keep the 2-D one
     if host_batch_unpadded(mask.shape[0], mask.shape[1]):
         kwargs["attention_mask"] = None
     else:

@@ -9,6 +9,7 @@ backward direction, so padding never enters a state: the result equals packed nn
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -66,18 +67,24 @@ def packed_bilstm(lstm: nn.LSTM, x: torch.Tensor, host_lengths: torch.Tensor) ->
 
     The batch is sorted by length on the host and the two permutations go to the device from pinned
     memory without blocking (pack_padded_sequence(enforce_sorted=False) would copy its sort order from
-    pageable memory, which can make the host wait for the device on every batch). Zero at padding.
+    pageable memory, which can make the host wait for the device on every batch). Zero at padding, and
+    zero for an empty row (as the masked LSTM gives), although nn.LSTM must read one step of it.
     """
-    lengths = torch.as_tensor(host_lengths).to("cpu", torch.int64).clamp(min=1)
-    order = torch.argsort(lengths, descending=True, stable=True)  # (B,) host
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(len(order))
-    order_d, inverse_d = (_to_device(t, x.device) for t in (order, inverse))
-    packed = nn.utils.rnn.pack_padded_sequence(x.index_select(0, order_d), lengths[order], batch_first=True,
-                                               enforce_sorted=True)
+    given = np.asarray(host_lengths, dtype=np.int64).reshape(-1)  # host values (a CPU tensor reads as an array)
+    lengths = np.maximum(given, 1)
+    order = np.argsort(-lengths, kind="stable")  # (B,) longest first
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    order_d, inverse_d = (_to_device(torch.from_numpy(t), x.device) for t in (order, inverse))
+    packed = nn.utils.rnn.pack_padded_sequence(x.index_select(0, order_d), torch.from_numpy(lengths[order]),
+                                               batch_first=True, enforce_sorted=True)
     out, _ = lstm(packed)
     padded = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]
-    return padded.index_select(0, inverse_d)
+    padded = padded.index_select(0, inverse_d)
+    if (given == 0).any():
+        keep = torch.from_numpy((given > 0).astype(np.float32)).to(padded.dtype)
+        padded = padded * _to_device(keep, x.device).view(-1, 1, 1)
+    return padded
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
