@@ -243,7 +243,10 @@ class TrainBatches:
         sizes = [len(b) for b in batches]
         flat = table.index(order)  # one host->device copy per epoch
         rows = flat.split(sizes)  # each batch's row indices, where the table lives
-        labels = table.labels.index_select(0, flat).split(sizes)  # this epoch's labels: one gather
+        labels = table.labels.index_select(0, flat)  # this epoch's labels: one gather
+        if table.store != table.device:  # a table kept in host memory: the labels go over once per epoch
+            labels = (labels.pin_memory() if table.device.type == "cuda" else labels).to(table.device, non_blocking=True)
+        labels = labels.split(sizes)
         starts = np.cumsum([0] + sizes[:-1])
         longest = np.maximum.reduceat(table.lengths[order], starts).tolist()  # per batch, one call
         self.last_lengths = None  # host lengths of the batch last yielded (for `host_lengths`)

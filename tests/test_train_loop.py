@@ -344,3 +344,17 @@ def test_every_model_call_of_training_evaluation_and_inference_gets_the_host_len
     with torch.no_grad():
         x, m = batching.Collator(0)([(ids[7], 0)])["input_ids"], batching.Collator(0)([(ids[7], 0)])["attention_mask"]
         assert np.allclose(probs[7], torch.softmax(spy(x, m).logits, -1)[0].numpy(), atol=1e-6)  # rows in input order
+
+
+def test_a_table_kept_in_host_memory_still_gives_batches_on_the_device(monkeypatch):
+    """A padded table above DEVICE_TABLE_LIMIT stays on the host; every tensor of a batch (labels included)
+    must still reach the training device. ("meta" stands in for a GPU here.)"""
+    monkeypatch.setattr(batching, "DEVICE_TABLE_LIMIT", 0)
+    ids, labels = _data(50)
+    batches = batching.TrainBatches(ids, labels, 8, 0, seed=0, world=1, rank=0, device=torch.device("meta"))
+    assert batches.table.store == torch.device("cpu")
+    seen = list(batches)
+    assert len(seen) == 7
+    for batch in seen:
+        assert {k: v.device.type for k, v in batch.items()} == {"input_ids": "meta", "attention_mask": "meta",
+                                                                 "labels": "meta"}
