@@ -98,18 +98,19 @@ for col, run_id in zip(st.columns(len(chosen)), chosen):
         except Exception as exc:  # a broken checkpoint must not take the page down
             st.error(f"Prediction failed ({type(exc).__name__}: {frame.plain(exc)})")
             continue
-        temperature = None
+        temperature, note = None, ""
         if calibrated:
-            scaled, temperature = calibration.with_stored_temperature(predictor.run_dir, [probs])
-            probs = [float(p) for p in scaled[0]]
+            try:
+                scaled, temperature = calibration.with_stored_temperature(predictor.run_dir, [probs])
+                probs = [float(p) for p in scaled[0]]
+                note = f", calibrated (T = {temperature:.2f})" if temperature else ", not calibrated (no temperature stored)"
+            except cache.RUN_ERRORS as exc:  # a linked or unreadable calibration.json: the model's own probabilities
+                note = f", not calibrated ({frame.plain(exc)})"
         order = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
         top = [(predictor.label_names[i], float(probs[i])) for i in order]
         predictors.append(predictor)
         results[run_id] = top[0][0]
         st.metric("Predicted class", frame.plain(top[0][0]))
-        note = ""
-        if calibrated:
-            note = f", calibrated (T = {temperature:.2f})" if temperature else ", not calibrated (no temperature stored)"
         st.caption(f"probability {top[0][1]:.1%}{note}")
         st.plotly_chart(plots.plot_top_k(top, "Top 5"), width="stretch", key=f"playground.top.{run_id}")
         st.caption(f"classified in {ms:.0f} ms")

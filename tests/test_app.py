@@ -166,6 +166,11 @@ def test_playground_calibrated_probabilities(app_env):
     assert sum(f"calibrated (T = {cal.temperature:.2f})" in c for c in captions) == 1
     assert sum("not calibrated" in c for c in captions) == 2
     assert [m.value for m in at.metric] == before  # the predicted classes never change
+    (runs[1] / calibration.CALIBRATION).symlink_to(runs[0] / calibration.CALIBRATION)  # a hostile link
+    at.run()
+    assert_ok(at)
+    captions = [c.value for c in at.caption if c.value.startswith("probability")]
+    assert len(captions) == 3 and sum("not calibrated" in c for c in captions) == 2
 
 
 def test_playground_huge_paste_is_truncated(app_env):

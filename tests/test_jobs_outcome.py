@@ -132,21 +132,25 @@ def test_a_direct_run_whose_trainer_died_is_marked_failed(tmp_path: Path, monkey
 
 def test_a_run_of_another_machine_is_not_judged_from_this_one(tmp_path: Path):
     """A runs dir shared with a teammate's machine: its live runs are not marked dead from here (their pid
-    means nothing in this /proc); only a long silence (no status.json update for an hour) ends one."""
+    means nothing in this /proc); only a long silence (no file of the run changed for an hour) ends one."""
     runs = tmp_path / "runs"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     ident = {**jobs.process_identity(dead.pid), "host": "teammates-gpu-box", "boot": "another-kernel"}
     dead.wait()
     now = time.time()
-    cases = {"20990101-000000-000-live": now - 60, "20990101-000000-001-silent": now - 2 * 3600}
+    cases = {"20990101-000000-000-live": now - 60, "20990101-000000-001-silent": now - 2 * 3600,
+             "20990101-000000-002-evaluating": now - 2 * 3600}  # status old, but metrics.jsonl still growing
     for run_id, updated in cases.items():
         (runs / run_id).mkdir(parents=True)
         (runs / run_id / store.CONFIG).write_text(json.dumps({"model": "tfidf"}))
         (runs / run_id / store.STATUS).write_text(json.dumps({"state": "running", "trainer": ident, "updated": updated}))
+        os.utime(runs / run_id / store.STATUS, (updated, updated))
+    (runs / "20990101-000000-002-evaluating" / store.METRICS).write_text('{"type": "eval"}\n')
     assert jobs.reconcile_direct_runs(runs) == ["20990101-000000-001-silent"]
     assert store.read_status(runs / "20990101-000000-000-live")["state"] == "running"
     silent = store.read_status(runs / "20990101-000000-001-silent")
     assert silent["state"] == "failed" and "no sign of life from teammates-gpu-box for 2.0 h" in silent["error"]
+    assert store.read_status(runs / "20990101-000000-002-evaluating")["state"] == "running"
     # the same process recorded on this machine is dead, and is marked at once
     (runs / "20990101-000000-000-live" / store.STATUS).write_text(json.dumps(
         {"state": "running", "trainer": {**ident, "host": jobs.process_identity(os.getpid())["host"]},

@@ -123,3 +123,34 @@ def test_a_model_that_refuses_a_prepared_mask_keeps_the_plain_one():
     model = Refuses()
     assert not hf_masks.use_prepared_masks(model)
     assert not model._forward_pre_hooks and model.training  # left as it was
+
+
+def test_an_encoder_with_windowed_layers_keeps_the_plain_mask():
+    """A prepared mask is taken as it is: a sliding-window layer (ModernBERT's local attention) would attend
+    globally on padded batches, so such models never get the hook (the probe alone is too short to see it)."""
+    from transformers import ModernBertConfig, ModernBertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = ModernBertConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                              num_attention_heads=2, local_attention=8, classifier_pooling="cls", num_labels=4,
+                              pad_token_id=0, attn_implementation="sdpa")
+    model = ModernBertForSequenceClassification(config)
+    assert model.config._attn_implementation == "sdpa" and hf_masks._windowed(model.config)
+    assert not hf_masks.use_prepared_masks(model) and not model._forward_pre_hooks
+
+
+def test_the_hook_steps_aside_under_torch_compile(tiny_model_dirs, monkeypatch):
+    model, _ = tx.load(tiny_model_dirs["bert"])
+    ids, mask = _batch()
+    seen = []
+    real_forward = type(model).forward
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("attention_mask"))
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", spy)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    assert seen[-1] is mask  # the 2-D mask, untouched: transformers skips its own check while tracing

@@ -11,6 +11,7 @@ import math
 import os
 import re
 import signal
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -124,19 +125,28 @@ def _identity(value: Any) -> dict[str, Any] | None:
     return value if ok and value["pid"] > 0 else None
 
 
-def _silent_for(status: dict[str, Any]) -> float:
-    """Seconds since the trainer last updated status.json (0 when it does not say)."""
+def _silent_for(run_dir: Path, status: dict[str, Any]) -> float:
+    """Seconds since the trainer last showed life: status.json's `updated`, or the newest change of
+    status.json, metrics.jsonl (evaluation progress goes there) or train.log, whichever is latest."""
+    times = []
     updated = status.get("updated")
-    if isinstance(updated, bool) or not isinstance(updated, (int, float)) or not math.isfinite(updated):
-        return 0.0
-    return max(0.0, time.time() - float(updated))
+    if not isinstance(updated, bool) and isinstance(updated, (int, float)) and math.isfinite(updated):
+        times.append(float(updated))
+    for name in (store.STATUS, store.METRICS, store.LOG):
+        try:
+            st = os.lstat(run_dir / name)  # never follows a link
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            times.append(st.st_mtime)
+    return max(0.0, time.time() - max(times)) if times else 0.0
 
 
 def reconcile_direct_runs(runs_dir: str | os.PathLike | None = None) -> list[str]:
     """Mark failed (reason TRAINER_DIED) every run without a job.json whose status.json says running
     and records a `trainer` identity {pid, start, boot, host} of a process that is gone (start time and
     boot id guard against pid reuse and reboots). A trainer of another machine sharing the runs dir is
-    not looked up here: its run is marked only after FOREIGN_SILENCE_S without a status update.
+    not looked up here: its run is marked only after FOREIGN_SILENCE_S in which no file of the run changed.
     Returns the ids it marked; a read-only runs dir or run dir is skipped silently. Called by
     schedule(), so list_jobs/job_status and `runs list` see it."""
     root = resolve_runs_dir(runs_dir)
@@ -154,13 +164,13 @@ def reconcile_direct_runs(runs_dir: str | os.PathLike | None = None) -> list[str
         trainer = _identity(status.get("trainer"))
         if status["state"] != "running" or trainer is None:
             continue
-        silent = _silent_for(status)
+        silent = _silent_for(path, status)
         if procs_on_this_machine(trainer):
             if process_alive(trainer):
                 continue
             error = None
         elif silent > FOREIGN_SILENCE_S:  # another machine's run: only a long silence says it is gone
-            error = f"no sign of life from {str(trainer['host'])[:64]} for {silent / 3600:.1f} h (status.json not updated)"
+            error = f"no sign of life from {str(trainer['host'])[:64]} for {silent / 3600:.1f} h (no file of the run changed)"
         else:
             continue
         log = log_since(path, 0, limit=40_000, own_lines=False)

@@ -8,9 +8,11 @@ pass: the host stops queueing kernels until the GPU has caught up. The host alre
 * no mask when no row of the batch is padded (what transformers does after its check), else
 * the prepared 4-D boolean mask (B, 1, 1, T), which the model passes to SDPA as it is.
 
-The hook is installed only on models that use SDPA attention and give the same logits with the
-prepared mask as with the 2-D one (checked once on a small padded batch when the model is built or
-loaded); any other model keeps the 2-D mask.
+The hook is installed only on models that use SDPA attention, attend globally in every layer (a
+prepared mask is taken as it is, so a sliding-window or local-attention layer would lose its window),
+and give the same logits with the prepared mask as with the 2-D one (checked once on a small padded
+batch when the model is built or loaded); any other model keeps the 2-D mask. Under torch.compile the
+hook steps aside (transformers skips its check while tracing).
 """
 from __future__ import annotations
 
@@ -25,16 +27,30 @@ def use_prepared_masks(model) -> bool:
     """Install the pre-hook on `model` if it takes prepared masks with unchanged logits; True if installed."""
     if getattr(model, _INSTALLED, False):
         return True
-    if getattr(model.config, "_attn_implementation", None) != "sdpa" or not _same_logits(model):
+    if getattr(model.config, "_attn_implementation", None) != "sdpa" or _windowed(model.config) \
+            or not _same_logits(model):
         return False
     model.register_forward_pre_hook(_prepare_mask, with_kwargs=True)
     setattr(model, _INSTALLED, True)
     return True
 
 
+WINDOW_KEYS = ("sliding_window", "local_attention", "attention_window", "window_size", "local_attention_window")
+
+
+def _windowed(config) -> bool:
+    """Does any layer attend within a window (its mask is more than padding)?"""
+    for key in WINDOW_KEYS:
+        if getattr(config, key, None):
+            return True
+    layer_types = getattr(config, "layer_types", None) or ()
+    return any(t != "full_attention" for t in layer_types)
+
+
 def _prepare_mask(module, args, kwargs):
     mask = kwargs.get("attention_mask")
-    if mask is None or mask.dim() != 2 or module.config._attn_implementation != "sdpa":
+    if mask is None or mask.dim() != 2 or module.config._attn_implementation != "sdpa" \
+            or torch.compiler.is_compiling():
         return None  # e.g. a copy switched to eager attention for explanations: it adds masks, keep the 2-D one
     if host_batch_unpadded(mask.shape[0], mask.shape[1]):
         kwargs["attention_mask"] = None
@@ -51,9 +67,9 @@ def _same_logits(model) -> bool:
     vocab = int(getattr(model.config, "vocab_size", 0) or 0)
     if vocab < 2:
         return False
-    ids = (torch.arange(2 * 8, device=device).view(2, 8) * 7 + 1) % vocab  # (2, 8)
+    ids = (torch.arange(2 * 64, device=device).view(2, 64) * 7 + 1) % vocab  # (2, 64)
     mask = torch.ones_like(ids)
-    mask[1, 5:] = 0
+    mask[1, 40:] = 0
     model.eval()
     try:
         plain = model(input_ids=ids, attention_mask=mask).logits
