@@ -236,7 +236,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     ids, labels = tiny_data(args.docs)
-    cfg = tiny_cfg(batch_size=args.batch_size)
     print(f"# tiny model on {device} ({torch.get_num_threads()} threads), {args.docs} docs, batch {args.batch_size}, "
           f"{args.steps} timed steps x {args.repeats} repeats; load average {os.getloadavg()[0]:.2f}", flush=True)
     if args.profile:

@@ -39,8 +39,7 @@ import numpy as np
 from newsclf.errors import InputError
 from newsclf.models import get_family
 from newsclf.models.attention import attention_rollout  # noqa: F401 - part of this module's API
-from newsclf.ig import (INCOMPLETE_SHARE, MAX_BATCH_TOKENS, completeness_note,  # noqa: F401 - part of the API
-                        integrated_gradients, rnn_guard)
+from newsclf.ig import completeness_note, integrated_gradients
 from newsclf.predict import Predictor
 from newsclf.text import word_spans
 
