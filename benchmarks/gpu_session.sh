@@ -57,9 +57,12 @@ say "# gpu_session $(date -u +%FT%TZ) toy=$TOY budget=${BUDGET}s"
   $PY -c "import torch, transformers, sys; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__)"
 } 2>&1 | tee -a "$SUMMARY"
 
-# 0. captum (pure Python) if missing; the corpus; full-size random-weight models
-$PY -c "import captum" 2>/dev/null || $PY -m pip install --quiet --no-index --no-deps "$CARRY"/wheels/captum-*.whl \
-  > "$LOGS/pip.log" 2>&1
+# 0. captum (pure Python) if missing: imported straight from its wheel (a zip on PYTHONPATH; no pip, so no
+#    "externally managed environment" refusal); the corpus; full-size random-weight models
+if ! $PY -c "import captum" 2>/dev/null; then
+  for wheel in "$CARRY"/wheels/captum-*.whl; do export PYTHONPATH="$PWD/$wheel${PYTHONPATH:+:$PYTHONPATH}"; done
+  $PY -c "import captum.attr" 2>&1 | tee -a "$SUMMARY" || true
+fi
 step import 60 $PY -m newsclf data import "$CARRY/20news-bydate.tar.gz" --data-home "$W/data"
 step models 60 $PY - "$W/models" "$CONFIG_SIZE" <<'EOF'
 import sys, os, torch
