@@ -133,6 +133,14 @@ def host_batch_unpadded(batch_size: int, width: int) -> bool:
     return int(np.min(lengths)) >= width
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on `device`: from pinned memory without blocking on CUDA (the host never waits)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 # ---- pre-padded tables (training and validation: padded once, gathered per batch) ------------------
 DEVICE_TABLE_LIMIT = 1 << 30  # bytes: a larger table stays in host memory and batches are copied per step
 
@@ -172,10 +180,7 @@ class PaddedTokens:
 
     def index(self, idx: np.ndarray) -> torch.Tensor:
         """Row indices as a tensor where the table lives (one small non-blocking copy on CUDA)."""
-        t = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
-        if self.store.type == "cuda":
-            t = t.pin_memory().to(self.store, non_blocking=True)
-        return t
+        return to_device(torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64)), self.store)
 
     def batch(self, idx: np.ndarray, idx_t: torch.Tensor | None = None, longest: int | None = None,
               with_labels: bool = True) -> dict[str, torch.Tensor]:
@@ -190,8 +195,7 @@ class PaddedTokens:
         if self.labels is not None and with_labels:
             out["labels"] = self.labels.index_select(0, idx_t)
         if self.store != self.device:  # a table too big for the device: copy this batch over
-            pin = self.device.type == "cuda"
-            out = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) for k, v in out.items()}
+            out = {k: to_device(v, self.device) for k, v in out.items()}
         return out
 
 
@@ -245,7 +249,7 @@ class TrainBatches:
         rows = flat.split(sizes)  # each batch's row indices, where the table lives
         labels = table.labels.index_select(0, flat)  # this epoch's labels: one gather
         if table.store != table.device:  # a table kept in host memory: the labels go over once per epoch
-            labels = (labels.pin_memory() if table.device.type == "cuda" else labels).to(table.device, non_blocking=True)
+            labels = to_device(labels, table.device)
         labels = labels.split(sizes)
         starts = np.cumsum([0] + sizes[:-1])
         longest = np.maximum.reduceat(table.lengths[order], starts).tolist()  # per batch, one call

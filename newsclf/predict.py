@@ -75,9 +75,13 @@ class Predictor:
 
     def top_k(self, text: str, k: int = 5) -> list[tuple[str, float]]:
         """The k most probable classes of one (validated) text."""
-        probs = self.predict_proba([validate_text(text)])[0]
-        order = np.argsort(-probs)[:k]
-        return [(self.label_names[i], float(probs[i])) for i in order]
+        return top_classes(self.predict_proba([validate_text(text)])[0], self.label_names, k)
+
+
+def top_classes(probs: Sequence[float], label_names: Sequence[str], k: int = 5) -> list[tuple[str, float]]:
+    """[(class name, probability)] of the k most probable classes, most probable first."""
+    order = np.argsort(-np.asarray(probs, dtype=np.float64), kind="stable")[:k]
+    return [(label_names[i], float(probs[i])) for i in order]
 
 
 def load_model_dir(kind: str, directory: Path, device: str = "cpu") -> tuple[Any, Any]:

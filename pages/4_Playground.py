@@ -5,7 +5,7 @@ import streamlit as st
 
 from newsclf import calibration, compare, plots
 from newsclf.config import MAX_TEXT_CHARS
-from newsclf.predict import InputError, validate_text
+from newsclf.predict import InputError, top_classes, validate_text
 from newsclf.ui import batch_view, cache, explain_view, frame
 
 MAX_URL_TEXT = 2000  # longer texts are not put into the page's URL
@@ -106,8 +106,7 @@ for col, run_id in zip(st.columns(len(chosen)), chosen):
                 note = f", calibrated (T = {temperature:.2f})" if temperature else ", not calibrated (no temperature stored)"
             except cache.RUN_ERRORS as exc:  # a linked or unreadable calibration.json: the model's own probabilities
                 note = f", not calibrated ({frame.plain(exc)})"
-        order = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
-        top = [(predictor.label_names[i], float(probs[i])) for i in order]
+        top = top_classes(probs, predictor.label_names, 5)
         predictors.append(predictor)
         results[run_id] = top[0][0]
         st.metric("Predicted class", frame.plain(top[0][0]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from newsclf.commands.predict import add_runs_and_text, read_text_arg
 from newsclf.config import resolve_runs_dir
 from newsclf.errors import UserError
 
@@ -12,10 +13,7 @@ METHOD_CHOICES = ("ig", "attention", "rollout", "contributions")
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="why a run decided as it did: word scores (IG, attention, TF-IDF weights)")
-    p.add_argument("runs", nargs="+", metavar="RUN")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--text")
-    src.add_argument("--file", help="a UTF-8 text file ('-' for standard input)")
+    add_runs_and_text(p)
     p.add_argument("--method", choices=METHOD_CHOICES, default=None,
                    help="default: ig for torch runs, contributions for tfidf (where ig means the same)")
     p.add_argument("--target", default=None, help="class name or index to explain (default: the predicted class)")
@@ -31,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from newsclf.commands.predict import read_text_arg
     from newsclf.explain import explain
     from newsclf.predict import InputError, load_predictor
 

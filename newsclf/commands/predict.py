@@ -12,10 +12,7 @@ from newsclf.errors import UserError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="top classes with probabilities, per run")
-    p.add_argument("runs", nargs="+", metavar="RUN")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--text")
-    src.add_argument("--file", help="a UTF-8 text file ('-' for standard input)")
+    add_runs_and_text(p)
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--runs-dir", default=None)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -24,6 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the top class never changes, the probabilities become better calibrated")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+
+def add_runs_and_text(p: argparse.ArgumentParser) -> None:
+    """RUN... and the text to read: --text, or --file (a path, or '-' for standard input)."""
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text")
+    src.add_argument("--file", help="a UTF-8 text file ('-' for standard input)")
 
 
 def read_text_arg(text: str | None, file: str | None) -> str:
@@ -48,9 +53,7 @@ def _read_file(path: Path) -> bytes:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from newsclf.predict import load_predictor
+    from newsclf.predict import load_predictor, top_classes
 
     if args.top_k <= 0:
         raise UserError("top-k: must be a positive integer")
@@ -65,9 +68,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             probs = calibrated_proba(predictor, [text])[0]
         else:
             probs = predictor.predict_proba([text])[0]
-        order = np.argsort(-probs)[:args.top_k]
+        top = top_classes(probs, predictor.label_names, args.top_k)
         out.append({"run_id": predictor.run_id, "model": predictor.kind, "calibrated": bool(args.calibrated),
-                    "top": [{"label": predictor.label_names[i], "prob": float(probs[i])} for i in order]})
+                    "top": [{"label": label, "prob": prob} for label, prob in top]})
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

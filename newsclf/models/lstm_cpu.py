@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from newsclf.batching import to_device
+
 
 def reverse_index(lengths: torch.Tensor, total: int) -> torch.Tensor:
     """(B, T) gather index that reverses each row's first `length` positions and keeps the rest."""
@@ -75,7 +77,7 @@ def packed_bilstm(lstm: nn.LSTM, x: torch.Tensor, host_lengths: torch.Tensor) ->
     order = np.argsort(-lengths, kind="stable")  # (B,) longest first
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
-    order_d, inverse_d = (_to_device(torch.from_numpy(t), x.device) for t in (order, inverse))
+    order_d, inverse_d = (to_device(torch.from_numpy(t), x.device) for t in (order, inverse))
     packed = nn.utils.rnn.pack_padded_sequence(x.index_select(0, order_d), torch.from_numpy(lengths[order]),
                                                batch_first=True, enforce_sorted=True)
     out, _ = lstm(packed)
@@ -83,11 +85,5 @@ def packed_bilstm(lstm: nn.LSTM, x: torch.Tensor, host_lengths: torch.Tensor) ->
     padded = padded.index_select(0, inverse_d)
     if (given == 0).any():
         keep = torch.from_numpy((given > 0).astype(np.float32)).to(padded.dtype)
-        padded = padded * _to_device(keep, x.device).view(-1, 1, 1)
+        padded = padded * to_device(keep, x.device).view(-1, 1, 1)
     return padded
-
-
-def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)

@@ -56,7 +56,7 @@ def torch_predict_proba(model, ids: Sequence[Sequence[int]], pad_id: int, device
 
     import torch
 
-    from newsclf.batching import eval_batches, host_lengths
+    from newsclf.batching import eval_batches, host_lengths, to_device
 
     device = torch.device(device)
     cuda = device.type == "cuda"
@@ -65,13 +65,10 @@ def torch_predict_proba(model, ids: Sequence[Sequence[int]], pad_id: int, device
     chunks, rows = [], []
     with torch.inference_mode():
         for idx, batch in eval_batches(ids, batch_size, pad_id):
-            x, mask = batch["input_ids"], batch["attention_mask"]
-            if cuda:
-                x, mask = x.pin_memory(), mask.pin_memory()
+            x, mask = to_device(batch["input_ids"], device), to_device(batch["attention_mask"], device)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cuda else nullcontext(), \
                     host_lengths([len(ids[i]) for i in idx]):
-                logits = model(input_ids=x.to(device, non_blocking=True),
-                               attention_mask=mask.to(device, non_blocking=True)).logits
+                logits = model(input_ids=x, attention_mask=mask).logits
             chunks.append(torch.softmax(logits.float(), dim=-1))  # (B, C), on the device
             rows.append(idx)
         if not chunks:
