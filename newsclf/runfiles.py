@@ -157,6 +157,23 @@ def read_json_inside(run_dir: str | os.PathLike, name: str, default: Any = None)
         return default
 
 
+def write_json_inside(run_dir: str | os.PathLike, name: str, data: Any) -> None:
+    """Write `run_dir/name` atomically, acting on the run folder entry itself: the folder is opened
+    without following a link (UnsafeRunFileError when it is one) and the temp file and the replace are
+    relative to it, so a folder swapped for a link after it was resolved is never written through;
+    a link planted under `name` is replaced, not followed."""
+    from newsclf.metrics_log import json_default
+    from newsclf.safeio import UnsafePathError, replace_bytes
+
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\x00" in name:
+        raise UnsafeRunFileError(f"{name!r} is not a file name inside the run dir")
+    payload = json.dumps(data, indent=2, sort_keys=True, default=json_default).encode()
+    try:
+        replace_bytes(Path(run_dir) / name, payload)
+    except UnsafePathError as exc:
+        raise UnsafeRunFileError(str(exc)) from None
+
+
 def run_json(run_dir: str | os.PathLike, name: str, default: Any = None) -> Any:
     """A run's JSON file for listings: missing, corrupt, linked or not a regular file -> `default`."""
     try:

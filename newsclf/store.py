@@ -20,24 +20,28 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import fcntl
 import json
 import os
 import re
+import stat
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from newsclf import runschema
 from newsclf.errors import RunNotFoundError
+from newsclf.safeio import read_capped
 from newsclf.metrics_log import MetricsWriter, read_metrics  # noqa: F401 - part of this module's API
 from newsclf.metrics_log import encode_line as _encode_line, json_default as _json_default  # noqa: F401
 from newsclf.runfiles import (PICKLE_SUFFIXES, UnsafeRunFileError, check_model_dir, inside_run,  # noqa: F401
-                              open_inside, read_json_inside, recover_checkpoint, run_json, swap_in)
+                              open_inside, read_json_inside, recover_checkpoint, run_json, swap_in,
+                              write_json_inside)
 
 CONFIG = "config.json"
 LABELS = "labels.json"
@@ -51,7 +55,8 @@ STOP = "STOP"
 PREDICTIONS = "predictions_{split}.npz"
 STATUS_LOCK = ".status.lock"
 
-STATES = ("queued", "running", "finished", "failed", "cancelled")
+STATES = runschema.STATES  # what newsclf writes; readers also see "unknown" (unreadable) and "damaged"
+MAX_JSON_BYTES = 8 << 20  # no JSON file of a run dir is near this; a larger one is not ours
 TERMINAL_STATES = ("finished", "failed", "cancelled")
 RESULT_KEYS = ("model", "val_acc", "test_acc", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
                "train_seconds", "inference_ms_per_doc", "params", "trainable_params", "best_epoch", "device")
@@ -81,39 +86,49 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
 
 
 def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
-    """Map a run id (or a path) to a run directory inside `runs_dir`, refusing traversal and links out.
+    """Map a run id (or a path) to a run directory inside `runs_dir`: the entry itself, never a link.
 
-    Accepts a full id (`20261126-...-tfidf`), a unique part of one (its name, or its ending, as git
-    accepts an abbreviated hash), or a path that resolves inside runs_dir.
+    THE resolution rule of every command and page, whether it reads, changes or removes a run: the
+    run is the folder entry `<runs_dir>/<id>` itself. An entry that is a symbolic link is refused
+    (RunNotFoundError), whatever it points to (another run, a folder elsewhere, nothing), so no
+    command can act on a link's target; the runs dir itself is yours and may be a link.
+    Accepts a full id (`20261126-...-tfidf`), a unique ending of one (as git accepts an abbreviated
+    hash), or a path whose folder is runs_dir (the last component is not resolved).
     """
     runs_root = Path(runs_dir).resolve()
     text = str(run)
     if not text or "\x00" in text:
         raise RunNotFoundError("run: empty or invalid run id")
-    if RUN_ID_RE.match(text) and not text.startswith(".."):
-        candidate = (runs_root / text).resolve()
-        if not (candidate / CONFIG).is_file():
-            candidate = _unique_match(text, runs_root) or candidate
+    if RUN_ID_RE.match(text):
+        entry = runs_root / text
+        if not os.path.lexists(entry):
+            entry = _unique_match(text, runs_root) or entry
     else:
-        candidate = Path(text).expanduser().resolve()
-    if candidate.parent != runs_root:
-        raise RunNotFoundError(f"run: {text!r} is not a run inside the runs dir {runs_root}")
-    if not (candidate / CONFIG).is_file():
-        raise RunNotFoundError(f"run: no run {candidate.name!r} in {runs_root}")
-    return candidate
+        entry = Path(os.path.abspath(Path(text).expanduser()))  # lexical: the last component is the entry
+        if entry.parent.resolve() != runs_root or not RUN_ID_RE.match(entry.name):
+            raise RunNotFoundError(f"run: {text!r} is not a run inside the runs dir {runs_root}")
+        entry = runs_root / entry.name
+    if entry.is_symlink():
+        raise RunNotFoundError(f"run {entry.name}: the run folder is a symbolic link; newsclf never acts on "
+                               "what a link points to (remove the link, or use the real run id)")
+    if not entry.is_dir() or not (entry / CONFIG).is_file():
+        raise RunNotFoundError(f"run: no run {entry.name!r} in {runs_root}")
+    return entry
 
 
 def _unique_match(part: str, runs_root: Path) -> Path | None:
-    """The one run whose id ends with `part` (or with `-part`); RunNotFoundError when several do."""
+    """The one entry whose id ends with `part` (or with `-part`); RunNotFoundError when several do.
+    Links are candidates too (so a link is refused by name, never skipped in favour of a lookalike)."""
     try:
-        names = [p.name for p in runs_root.iterdir() if RUN_ID_RE.match(p.name) and (p / CONFIG).is_file()]
+        names = [p.name for p in runs_root.iterdir() if RUN_ID_RE.match(p.name)
+                 and (p.is_symlink() or (p / CONFIG).is_file())]
     except OSError:
         return None
     hits = sorted(n for n in names if n.endswith("-" + part)) or sorted(n for n in names if n.endswith(part))
     if len(hits) > 1:
         raise RunNotFoundError(f"run: {part!r} matches {len(hits)} runs ({', '.join(hits[:3])}"
                                f"{', ...' if len(hits) > 3 else ''}); give more of the id")
-    return (runs_root / hits[0]).resolve() if hits else None
+    return runs_root / hits[0] if hits else None
 
 
 # ---- atomic JSON --------------------------------------------------------------------------
@@ -135,46 +150,67 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
-    """Read JSON; a missing, empty or corrupt file gives `default` instead of an exception."""
+    """Read JSON; a missing, empty, corrupt, oversized, linked or non-regular file gives `default`.
+    (Opened without blocking and without following a link: a FIFO or a planted link is never read.)"""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError):
+        return json.loads(read_capped(path, MAX_JSON_BYTES, nofollow=True))
+    except (OSError, ValueError, RecursionError):
         return default
 
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (flock) on `path`, created if needed."""
+    """An exclusive advisory lock (flock) on `path`, created if needed; a link or a non-regular file in
+    its place is refused (UnsafeRunFileError), never followed or blocked on."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENXIO):
+            raise UnsafeRunFileError(f"{path} is a link or not a regular file; remove it") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeRunFileError(f"{path} is not a regular file; remove it")
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 # ---- status -------------------------------------------------------------------------------
 def read_status(run_dir: Path) -> dict[str, Any]:
-    """The status dict; a missing or corrupt status.json reads as state 'unknown'."""
-    status = run_json(run_dir, STATUS)
-    if not isinstance(status, dict) or status.get("state") not in STATES:
+    """The status, every field checked (newsclf.runschema): missing, unreadable or refused (a link, a
+    FIFO) reads as state 'unknown', a value newsclf did not write as state 'damaged', each with a reason."""
+    try:
+        raw = read_json_inside(run_dir, STATUS)
+    except UnsafeRunFileError as exc:
+        return {"state": "unknown", "reason": f"{STATUS} refused: {exc}"}
+    except OSError:
+        raw = None
+    if not isinstance(raw, dict) or raw.get("state") not in STATES:
         return {"state": "unknown", "reason": "status.json missing or unreadable"}
-    return status
+    try:
+        return runschema.parse_status(raw)
+    except runschema.DamagedError as exc:
+        return {"state": "damaged", "reason": str(exc)}
 
 
 def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
-    """Read-modify-write status.json under a lock; returns the new status."""
+    """Read-modify-write status.json under a lock; returns the new status. Fields that fail their check
+    are dropped on the way (the file is repaired), and the write replaces the file in the run folder
+    itself (never through a link)."""
     run_dir = Path(run_dir)
     with file_lock(run_dir / STATUS_LOCK):
-        status = read_json(run_dir / STATUS, default={})
-        if not isinstance(status, dict):
-            status = {}
+        status = runschema.clean(runschema.STATUS, read_json(run_dir / STATUS, default={}))
         status.update(updates)
         status["updated"] = time.time()
-        write_json_atomic(run_dir / STATUS, status)
+        write_json_inside(run_dir, STATUS, status)
     return status
 
 
@@ -190,94 +226,45 @@ class Predictions:
 
 
 def save_predictions(run_dir: Path, split: str, preds: Predictions) -> None:
-    path = Path(run_dir) / PREDICTIONS.format(split=split)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, doc_id=np.asarray(preds.doc_id, dtype=str), y_true=preds.y_true.astype(np.int64),
-                        y_pred=preds.y_pred.astype(np.int64), probs=preds.probs.astype(np.float32))
-    os.replace(tmp, path)
+    """Write predictions_{split}.npz (compressed) through a temp file replaced in (never through a link)."""
+    from newsclf.safeio import replace_file
+
+    replace_file(Path(run_dir) / PREDICTIONS.format(split=split), lambda fh: np.savez_compressed(
+        fh, doc_id=np.asarray(preds.doc_id, dtype=str), y_true=preds.y_true.astype(np.int64),
+        y_pred=preds.y_pred.astype(np.int64), probs=preds.probs.astype(np.float32)))
+
+
+def read_predictions(run_dir: Path, split: str, n_classes: int | None = None) -> Predictions:
+    """The stored predictions of `split`, every array checked (runschema.parse_predictions: shapes, dtypes,
+    labels in range, finite probabilities); sizes are checked before anything is inflated (safenpz), and
+    nothing is unpickled. FileNotFoundError when absent, DamagedError (one line) when not usable."""
+    from newsclf.safenpz import NpzError, budget, load_npz
+
+    name = PREDICTIONS.format(split=split)
+    try:
+        with open_inside(run_dir, name) as fh:
+            arrays = load_npz(fh, ("doc_id", "y_true", "y_pred", "probs"), budget(os.fstat(fh.fileno()).st_size))
+        return runschema.parse_predictions(arrays, n_classes)
+    except (NpzError, runschema.DamagedError) as exc:
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: {name}: {exc}") from None
 
 
 def load_predictions(run_dir: Path, split: str) -> Predictions | None:
-    """The stored predictions, or None when absent or unreadable (never unpickles)."""
+    """read_predictions, or None when absent, refused or damaged."""
     try:
-        with open_inside(run_dir, PREDICTIONS.format(split=split)) as fh, np.load(fh, allow_pickle=False) as data:
-            return Predictions(doc_id=data["doc_id"], y_true=data["y_true"], y_pred=data["y_pred"], probs=data["probs"])
-    except (FileNotFoundError, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnsafeRunFileError):
+        return read_predictions(run_dir, split)
+    except (OSError, runschema.DamagedError):
         return None
 
 
-# ---- listing --------------------------------------------------------------------------------
-@dataclass
-class RunInfo:
-    """What a listing needs to know about one run."""
-
-    run_id: str
-    path: Path
-    config: dict[str, Any]
-    status: dict[str, Any]
-    results: dict[str, Any] | None
-
-    @property
-    def state(self) -> str:
-        return self.status.get("state", "unknown")
-
-    @property
-    def model(self) -> str:
-        return self.config.get("model", "?")
-
-    @property
-    def detail(self) -> str:
-        """The model family's short description of this run's configuration (e.g. "tfidf / cnb")."""
-        return describe_config(self.config)
-
-    @property
-    def label(self) -> str:
-        """A short human label: id plus model detail."""
-        return f"{self.run_id} ({self.detail})"
-
-
-def describe_config(config: dict[str, Any]) -> str:
-    """A run config's short label from its model family (newsclf.models registry); "?" when unknown."""
-    from newsclf.models import get_family
-
-    try:
-        return get_family(config.get("model", "?")).describe(config)
-    except ValueError:
-        return str(config.get("model", "?"))[:40]
-
-
-def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
-    """Every run directory (newest first); half-written or foreign folders are skipped."""
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return []
-    runs = []
-    for path in root.iterdir():
-        if path.is_symlink() or not path.is_dir() or not RUN_ID_RE.match(path.name):
-            continue  # a linked run dir could lead anywhere: only real folders are runs
-        config = run_json(path, CONFIG)
-        if not isinstance(config, dict):
-            continue
-        results = run_json(path, RESULTS)
-        runs.append(RunInfo(path.name, path, config, read_status(path), results if isinstance(results, dict) else None))
-    runs.sort(key=lambda r: r.run_id, reverse=True)
-    return runs
-
-
-def finished_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
-    """Runs with state finished, a results.json holding every RESULT_KEY, and a registered model family
-    (a run naming an unknown family is listed by `list_runs` but cannot be compared or loaded)."""
-    from newsclf.models import family_names
-
-    known = set(family_names())
-    return [r for r in list_runs(runs_dir)
-            if r.state == "finished" and r.model in known and r.results and all(k in r.results for k in RESULT_KEYS)]
-
-
 def load_labels(run_dir: Path) -> list[str]:
+    """labels.json: 1 to runschema.MAX_CLASSES class names, each a non-empty text of at most 200 characters."""
     labels = read_json_inside(run_dir, LABELS)
     if not isinstance(labels, list):
         raise RunNotFoundError(f"run {Path(run_dir).name}: labels.json missing or unreadable")
+    if not 0 < len(labels) <= runschema.MAX_CLASSES or \
+            not all(isinstance(n, str) and 0 < len(n) <= 200 for n in labels):
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: labels.json must list the class names as short texts")
     return labels
 
 
@@ -289,39 +276,6 @@ def request_stop(run_dir: Path) -> None:
     (Path(run_dir) / STOP).write_text(str(time.time()))
 
 
-@dataclass
-class FinishedRun:
-    """A finished run's stored facts: config, results, class names and val/test predictions (checked)."""
-
-    run_id: str
-    path: Path
-    config: dict[str, Any]
-    results: dict[str, Any]
-    labels: list[str]
-    val: Predictions
-    test: Predictions
-
-    @property
-    def detail(self) -> str:
-        return describe_config(self.config)
-
-
-def load_finished(run_dir: Path) -> FinishedRun:
-    """Read a finished run for comparisons and ensembles; RunNotFoundError (one line) when it is not
-    finished, lacks results, or its predictions are missing or inconsistent with its class names."""
-    run_dir = Path(run_dir)
-    config = read_json_inside(run_dir, CONFIG)
-    results = read_json_inside(run_dir, RESULTS)
-    state = read_status(run_dir).get("state")
-    if state != "finished" or not isinstance(config, dict) or not isinstance(results, dict) \
-            or any(k not in results for k in RESULT_KEYS):
-        raise RunNotFoundError(f"run {run_dir.name}: not a finished run (state: {state}); only finished runs can be used")
-    labels = load_labels(run_dir)
-    preds = {split: load_predictions(run_dir, split) for split in ("val", "test")}
-    for split, p in preds.items():
-        if p is None or p.probs.ndim != 2 or p.probs.shape != (len(p.doc_id), len(labels)) \
-                or len(p.y_true) != len(p.doc_id) or len(p.y_pred) != len(p.doc_id) \
-                or not np.all(np.isfinite(p.probs)):
-            raise RunNotFoundError(f"run {run_dir.name}: predictions_{split}.npz is missing or damaged; "
-                                   f"run `python -m newsclf evaluate {run_dir.name}`")
-    return FinishedRun(run_dir.name, run_dir, config, results, labels, preds["val"], preds["test"])
+# listings and finished runs, parsed once (newsclf.runlist builds on the readers above)
+from newsclf.runlist import (FinishedRun, RunInfo, describe_config, finished_runs, list_runs,  # noqa: E402,F401
+                             load_finished, read_run)

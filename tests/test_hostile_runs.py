@@ -56,19 +56,21 @@ def test_every_command_survives_a_damaged_run(kind, damage, tiny_runs, fixture_d
         if code == 2:
             assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, (argv, err)
     listed = {r.run_id: r.state for r in store.list_runs(runs)}
-    assert listed.get(run.name, "finished") in ("finished", "unknown")
+    assert listed.get(run.name, "finished") in ("finished", "unknown", "damaged")
 
 
 def test_a_dead_direct_trainer_is_reported_failed(tmp_path: Path, capsys):
     """`python -m newsclf train` killed by the OOM killer: `runs list` must not say running forever."""
     from newsclf.jobs import process_identity
+    from newsclf.jobs.outcome import sign_trainer
 
     runs = tmp_path / "runs"
     run = store.create_run_dir(runs, "oomed")
     (run / store.CONFIG).write_text(json.dumps({"model": "tfidf"}))
     ident = process_identity(os.getpid())
     ident["start"] = ident.get("start", 0) + 12345  # same pid, another start time: that process is gone
-    store.update_status(run, state="running", trainer_pid=ident["pid"], trainer=ident, started=time.time())
+    store.update_status(run, state="running", trainer_pid=ident["pid"], trainer=ident, started=time.time(),
+                        trainer_sig=sign_trainer(run.name, ident))
     assert main(["runs", "list", "--runs-dir", str(runs)]) == 0
     out = capsys.readouterr().out
     assert "failed" in out and "running" not in out

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from newsclf import store
+from newsclf import runschema, store
 
 
 def read_json(run_dir: Path, name: str, default: Any = None) -> Any:
@@ -25,31 +25,25 @@ def read_json(run_dir: Path, name: str, default: Any = None) -> Any:
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
-    """store.read_status without following symlinks: missing, corrupt or refused -> state 'unknown'."""
-    try:
-        status = store.read_json_inside(run_dir, store.STATUS)
-    except store.UnsafeRunFileError as exc:
-        return {"state": "unknown", "reason": f"{store.STATUS} refused: {exc}"}
-    except OSError:
-        status = None
-    if not isinstance(status, dict) or status.get("state") not in store.STATES:
-        return {"state": "unknown", "reason": "status.json missing or unreadable"}
-    return status
+    """store.read_status (never follows a link; every field checked): missing, corrupt or refused ->
+    state 'unknown', a value newsclf did not write -> state 'damaged', each with a reason."""
+    return store.read_status(run_dir)
 
 
 def update_status_if(run_dir: Path, allowed: Sequence[str] | None, check: Callable[[dict], bool] | None = None,
                      **updates: Any) -> dict[str, Any] | None:
     """Read-modify-write status.json under its lock, only when the current state is in `allowed`
-    (None: any) and `check(status)` holds; returns the new status, or None when nothing was written."""
+    (None: any; "unknown" covers an unreadable state) and `check(status)` holds; returns the new
+    status, or None when nothing was written. Fields that fail their check (runschema) are dropped on
+    the way, and the file is replaced in the run folder itself, never written through a link."""
     with store.file_lock(Path(run_dir) / store.STATUS_LOCK):
-        status = read_json(run_dir, store.STATUS)
-        status = status if isinstance(status, dict) else {}
+        status = runschema.clean(runschema.STATUS, read_json(run_dir, store.STATUS))
         state = status.get("state") if status.get("state") in store.STATES else "unknown"
         if (allowed is not None and state not in allowed) or (check is not None and not check(status)):
             return None
         status.update(updates)
         status["updated"] = time.time()
-        store.write_json_atomic(Path(run_dir) / store.STATUS, status)  # os.replace: never writes through a link
+        store.write_json_inside(run_dir, store.STATUS, status)
         return status
 
 
