@@ -18,17 +18,21 @@ This module imports neither torch nor transformers at import time (config checks
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+
+from newsclf.safeio import UnsafePathError, open_regular, read_capped, real_dir, replace_bytes
 
 GLOVE_REPO = "stanfordnlp/glove"  # the Stanford NLP group's own hub repository of the GloVe releases
 GLOVE_FILE = "glove.6B.zip"  # 822 MB: 400k uncased words (Wikipedia 2014 + Gigaword 5), 50/100/200/300d
@@ -46,6 +50,9 @@ class Download:
 DOWNLOADS: dict[str, Download] = {
     f"glove-6B-{d}d": Download(GLOVE_REPO, GLOVE_FILE, f"glove.6B.{d}d.txt", d) for d in (50, 100, 200, 300)}
 VECTOR_SUFFIXES = (".txt", ".vec", ".zip", ".gz")
+MAX_DIM = 4096  # RunConfig.embed_dim's range
+MAX_LINE_CHARS = 1 << 20  # a 4096-d line is ~60 kB; a longer "line" is a sparse file or a bomb
+PEEK_LINES = 1000  # a vectors file has its first vector within its first lines (a header at most)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 EMBEDDING_KEYS = ("word_embeddings.weight", "embed_tokens.weight", "wte.weight", "shared.weight")
 
@@ -75,8 +82,8 @@ def describe(spec: str) -> str:
     if kind == "vectors":
         return path.name
     try:  # the model's own name ("nreimers/MiniLM-L6-H384-uncased" -> its last part), else the folder's
-        origin = json.loads((path / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
-    except (OSError, ValueError, AttributeError):
+        origin = json.loads(read_capped(path / "config.json", 1 << 20)).get("_name_or_path")
+    except (OSError, ValueError, AttributeError, RecursionError):
         origin = None
     name = Path(origin).name if isinstance(origin, str) and origin.strip("/") else path.name
     return f"{name} (sub-words)"
@@ -93,13 +100,13 @@ def peek_dim(spec: str, want: int | None = None) -> int:
     path = Path(spec).expanduser()
     if kind == "hf":
         return hf_dim(path)
-    if not path.is_file():
+    if not path.exists():
         raise EmbeddingsError(f"file not found: {spec}")
     try:  # `want` only picks the member of an archive: the size is what the file holds
-        with _open_text(path, want) as lines:
-            for _, vector in _parse(lines, None):
+        with _open_text(path, want) as stream:
+            for _, vector in _parse(_lines(stream, path, max_skipped=PEEK_LINES), None):
                 return len(vector)
-    except (OSError, zipfile.BadZipFile, EOFError, UnicodeError) as exc:
+    except (OSError, zipfile.BadZipFile, EOFError, UnicodeError, zlib.error) as exc:
         raise EmbeddingsError(f"cannot read {spec}: {exc}") from None
     raise EmbeddingsError(f"{spec} holds no word vectors (expected lines: word v1 ... vD)")
 
@@ -113,29 +120,55 @@ def iter_vectors(path: Path, dim: int | None = None) -> Iterator[tuple[str, np.n
     name ends in f"{dim}d.txt" (default 300d) is read, else the first .txt/.vec.
     """
     try:
-        with _open_text(Path(path), dim) as lines:
-            yield from _parse(lines, dim)
-    except (OSError, zipfile.BadZipFile, EOFError, UnicodeError) as exc:
+        with _open_text(Path(path), dim) as stream:
+            yield from _parse(_lines(stream, Path(path)), dim)
+    except (OSError, zipfile.BadZipFile, EOFError, UnicodeError, zlib.error) as exc:
         raise EmbeddingsError(f"cannot read {path}: {exc}") from None
 
 
-def _open_text(path: Path, dim: int | None):
-    if path.suffix == ".zip":
-        zf = zipfile.ZipFile(path)
-        names = [n for n in zf.namelist() if n.endswith((".txt", ".vec"))]
-        pick = [n for n in names if n.endswith(f"{dim or 300}d.txt")] or names
-        if not pick:
-            raise EmbeddingsError(f"no .txt or .vec file inside {path}")
-        return io.TextIOWrapper(zf.open(pick[0]), encoding="utf-8", errors="replace")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+@contextlib.contextmanager
+def _open_text(path: Path, dim: int | None) -> Iterator[io.TextIOBase]:
+    """A text stream of the vectors: the file opened as a regular file (a FIFO is refused, never waited
+    on), a .gz decompressed as it is read, a .zip member chosen from the zip's directory. Nothing is
+    decompressed ahead of the reader, and `_lines` bounds how much one line may hold."""
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(open_regular(path))
+        if path.suffix == ".zip":
+            zf = stack.enter_context(zipfile.ZipFile(fh))
+            names = [n for n in zf.namelist() if n.endswith((".txt", ".vec"))]
+            pick = [n for n in names if n.endswith(f"{dim or 300}d.txt")] or names
+            if not pick:
+                raise EmbeddingsError(f"no .txt or .vec file inside {path}")
+            raw = stack.enter_context(zf.open(pick[0]))
+        elif path.suffix == ".gz":
+            raw = stack.enter_context(gzip.GzipFile(fileobj=fh))
+        else:
+            raw = fh
+        yield stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"))
+
+
+def _lines(stream, path: Path, max_skipped: int | None = None) -> Iterator[str]:
+    """The lines of a vectors file, each read with a length limit: a "line" longer than MAX_LINE_CHARS
+    (a sparse file, a decompression bomb without newlines) is refused after MAX_LINE_CHARS characters,
+    never read whole. With `max_skipped`, only that many lines may come before the first vector."""
+    seen = 0
+    while True:
+        line = stream.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_CHARS:
+            raise EmbeddingsError(f"{path.name}: a line longer than {MAX_LINE_CHARS:,} characters; "
+                                  "this is not a word-vectors file")
+        seen += 1
+        if max_skipped is not None and seen > max_skipped:
+            raise EmbeddingsError(f"{path.name}: no word vector in its first {max_skipped:,} lines")
+        yield line
 
 
 def _parse(lines: Iterable[str], dim: int | None) -> Iterator[tuple[str, np.ndarray]]:
     for line in lines:
         parts = line.rstrip("\r\n ").split(" ")
-        if len(parts) < 3 or (dim is not None and len(parts) != dim + 1):
+        if len(parts) < 3 or len(parts) > MAX_DIM + 1 or (dim is not None and len(parts) != dim + 1):
             continue  # a header "N D", a blank line, or a vector of another size
         try:
             vector = np.asarray(parts[1:], dtype=np.float32)
@@ -181,7 +214,10 @@ def fetch_download(name: str, data_home: str | os.PathLike) -> Path:
     cached = cached_download(name, data_home)
     if cached is not None:
         return cached
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        real_dir(root, create=True)  # a data home is shared: never download into a planted link
+    except UnsafePathError as exc:
+        raise EmbeddingsError(f"embeddings: {exc}") from None
     marker = root / f"{item.filename}.sha256"
     if _offline():
         raise EmbeddingsError(offline_message(name, "HF_HUB_OFFLINE=1 is set"))
@@ -195,7 +231,7 @@ def fetch_download(name: str, data_home: str | os.PathLike) -> Path:
     if expected and digest != expected:
         raise EmbeddingsError(f"embeddings: {item.filename} has sha256 {digest[:12]}..., the hub says "
                               f"{expected[:12]}...: delete {path} and try again")
-    marker.write_text(json.dumps({"sha256": digest, "size": path.stat().st_size, "hub_sha256": expected}))
+    replace_bytes(marker, json.dumps({"sha256": digest, "size": path.stat().st_size, "hub_sha256": expected}).encode())
     return path
 
 
@@ -227,7 +263,7 @@ def _expected_sha256(repo: str, filename: str) -> str | None:
 
 def _verified(path: Path, marker: Path) -> bool:
     try:
-        record = json.loads(marker.read_text())
+        record = json.loads(read_capped(marker, 4096, nofollow=True))
         return path.is_file() and record.get("size") == path.stat().st_size and bool(record.get("sha256"))
     except (OSError, ValueError, AttributeError):
         return False
@@ -235,7 +271,7 @@ def _verified(path: Path, marker: Path) -> bool:
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
@@ -253,14 +289,27 @@ def is_hf_dir(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file() and any((path / f).is_file() for f in WEIGHT_FILES)
 
 
+def _checked(path: Path) -> Path:
+    """The folder after models.hf_folder's checks (no remote code, nothing outside it, no FIFO)."""
+    from newsclf.models.hf_folder import ModelFolderError, check_folder
+
+    try:
+        return check_folder(path)
+    except ModelFolderError as exc:
+        raise EmbeddingsError(str(exc)) from None
+
+
 def hf_dim(path: Path) -> int:
     """The input-embedding width of a local HF model folder, from its config.json."""
     if not is_hf_dir(path):
         raise EmbeddingsError(f"{path} is not a Hugging Face model folder (config.json + model.safetensors)")
+    _checked(path)
     try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        config = json.loads(read_capped(path / "config.json", 4 << 20))
+    except (OSError, ValueError, RecursionError) as exc:
         raise EmbeddingsError(f"cannot read {path / 'config.json'}: {exc}") from None
+    if not isinstance(config, dict):
+        raise EmbeddingsError(f"{path / 'config.json'} is not a JSON object")
     for key in ("embedding_size", "hidden_size", "dim", "d_model", "n_embd"):
         if isinstance(config.get(key), int) and config[key] > 0:
             return int(config[key])
@@ -271,10 +320,16 @@ def hf_embedding_table(path: Path) -> np.ndarray:
     """(V, E) float32: the model's input word-embedding table, read with safetensors (never pickle)."""
     from safetensors import safe_open
 
+    from newsclf.models.hf_folder import INDEX_FILE, ModelFolderError, weight_files
+
+    _checked(path)
     files = [path / "model.safetensors"]
     if not files[0].is_file():
-        index = json.loads((path / "model.safetensors.index.json").read_text(encoding="utf-8"))
-        files = [path / f for f in sorted(set(index["weight_map"].values()))]
+        try:  # shards named by the index: plain file names of this folder only, never ../ or /etc/...
+            index = json.loads(read_capped(path / INDEX_FILE, 32 << 20))
+            files = weight_files(path, index)
+        except (OSError, ValueError, RecursionError, ModelFolderError) as exc:
+            raise EmbeddingsError(f"{path}: {INDEX_FILE}: {exc}") from None
     for file in files:
         with safe_open(str(file), framework="numpy") as fh:
             for key in fh.keys():
@@ -288,6 +343,7 @@ def hf_tokenizer(path: Path):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers import AutoTokenizer
 
+    _checked(path)
     try:
         tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     except Exception as exc:  # noqa: BLE001 - any load failure is a config problem of this folder
@@ -309,9 +365,13 @@ def check(spec: str, dim: int | None, data_home: str | os.PathLike = "data") -> 
     path = Path(spec).expanduser()
     if kind == "hf":
         hf_dim(path)
-        if hf_embedding_table(path).shape[1] != hf_dim(path):
+        table = hf_embedding_table(path)
+        if table.shape[1] != hf_dim(path):
             raise EmbeddingsError(f"{path}: the embedding table's width differs from config.json")
-        hf_tokenizer(path)
+        tok = hf_tokenizer(path)
+        if len(tok) > table.shape[0]:
+            raise EmbeddingsError(f"{path}: its embedding table has {table.shape[0]:,} rows but its tokenizer "
+                                  f"{len(tok):,} tokens; the folder's weights and tokenizer do not belong together")
         return
     if path.suffix.lower() not in VECTOR_SUFFIXES and not path.is_file():
         raise EmbeddingsError(f"unknown embeddings {spec!r}: give one of {', '.join(DOWNLOADS)}, "
