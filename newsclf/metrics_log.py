@@ -5,6 +5,7 @@ incrementally by `read_metrics` (only complete lines; never follows a link out o
 """
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from newsclf.runfiles import UnsafeRunFileError, open_inside
+from newsclf.runfiles import UnsafeRunFileError, append_inside, open_inside
 
 
 def json_default(value: Any) -> Any:
@@ -53,7 +54,8 @@ class MetricsWriter:
     def __init__(self, path: Path, flush_seconds: float = 1.0):
         import weakref
 
-        self._fh = open(path, "a", encoding="utf-8")
+        path = Path(path)  # appended without following a link (a resumed run dir may hold a planted one)
+        self._fh = io.TextIOWrapper(append_inside(path.parent, path.name), encoding="utf-8")
         self._lines: list[str] = []
         self.flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
@@ -85,28 +87,64 @@ class MetricsWriter:
             fh.close()
 
 
+MAX_LINE_BYTES = 64 << 10  # an event is ~250 bytes; a longer "line" is not one of ours and is skipped
+MAX_STEP_EVENTS = 20_000  # beyond this, step events are thinned evenly (a curve needs no more points)
+
+
 def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Events appended since byte `offset`, and the offset to pass next time.
 
-    Only complete lines are consumed: a half-written last line is left for the next call;
-    an unparseable complete line is skipped.
+    Only complete lines are consumed: a half-written last line is left for the next call. Each line
+    is parsed once and checked (runschema.parse_event: known fields typed, numbers finite); a line
+    that is not one of our events, or longer than MAX_LINE_BYTES, is skipped. The file is read in
+    chunks, never whole, and more than MAX_STEP_EVENTS step events are thinned evenly, so a huge or
+    sparse metrics.jsonl costs bounded memory.
     """
+    from newsclf.runschema import parse_event
+
     path = Path(path)
+    events: list[dict[str, Any]] = []
+    consumed = offset
     try:
         with open_inside(path.parent, path.name) as fh:
             fh.seek(offset)
-            chunk = fh.read()
+            for line, end in _complete_lines(fh, offset):
+                consumed = end
+                try:
+                    event = parse_event(json.loads(line)) if line else None
+                except (ValueError, RecursionError):
+                    continue
+                if event is not None:
+                    events.append(event)
     except (FileNotFoundError, NotADirectoryError, UnsafeRunFileError):
         return [], offset
-    end = chunk.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    events = []
-    for line in chunk[: end + 1].splitlines():
-        try:
-            event = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events, offset + end + 1
+    return _thinned(events), consumed
+
+
+def _complete_lines(fh, offset: int):
+    """(line bytes, offset after it) of each complete line from `offset`; an over-long line gives b""."""
+    pending, start, skipping = b"", offset, False
+    while chunk := fh.read(1 << 20):
+        pending += chunk
+        while (end := pending.find(b"\n")) >= 0:
+            line, pending = pending[:end], pending[end + 1:]
+            start += end + 1
+            yield (b"" if skipping or len(line) > MAX_LINE_BYTES else line), start
+            skipping = False
+        if len(pending) > MAX_LINE_BYTES:  # drop the rest of an over-long line as it streams by
+            start += len(pending)
+            pending, skipping = b"", True
+
+
+def _thinned(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    steps = sum(1 for e in events if e.get("type") == "step")
+    if steps <= MAX_STEP_EVENTS:
+        return events
+    stride, seen, out = -(-steps // MAX_STEP_EVENTS), 0, []
+    for event in events:
+        if event.get("type") == "step":
+            seen += 1
+            if seen % stride and seen != steps:
+                continue
+        out.append(event)
+    return out

@@ -39,8 +39,8 @@ from newsclf.errors import RunNotFoundError
 from newsclf.safeio import read_capped
 from newsclf.metrics_log import MetricsWriter, read_metrics  # noqa: F401 - part of this module's API
 from newsclf.metrics_log import encode_line as _encode_line, json_default as _json_default  # noqa: F401
-from newsclf.runfiles import (PICKLE_SUFFIXES, UnsafeRunFileError, check_model_dir, inside_run,  # noqa: F401
-                              open_inside, read_json_inside, recover_checkpoint, run_json, swap_in,
+from newsclf.runfiles import (PICKLE_SUFFIXES, UnsafeRunFileError, append_inside, check_model_dir,  # noqa: F401
+                              inside_run, open_inside, read_json_inside, recover_checkpoint, run_json, swap_in,
                               write_json_inside)
 
 CONFIG = "config.json"
@@ -269,11 +269,13 @@ def load_labels(run_dir: Path) -> list[str]:
 
 
 def stop_requested(run_dir: Path) -> bool:
-    return (Path(run_dir) / STOP).exists()
+    return os.path.lexists(Path(run_dir) / STOP)
 
 
 def request_stop(run_dir: Path) -> None:
-    (Path(run_dir) / STOP).write_text(str(time.time()))
+    """Write STOP (appended without following a link planted in its place)."""
+    with append_inside(run_dir, STOP) as fh:
+        fh.write(str(time.time()).encode())
 
 
 # listings and finished runs, parsed once (newsclf.runlist builds on the readers above)

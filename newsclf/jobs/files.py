@@ -6,9 +6,7 @@ corrupt one, except where the caller asks for the refusal (the log readers raise
 """
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -53,18 +51,7 @@ def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
 
 def open_append(run_dir: Path, name: str):
     """Open a run-dir file for appending (created 0644), refusing a symlink or a non-regular file."""
-    store.inside_run(run_dir, name)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(Path(run_dir) / name, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK):  # a symlink appeared after the check
-            raise store.UnsafeRunFileError(f"{Path(run_dir).name}/{name} is a symlink; refusing to write it") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise store.UnsafeRunFileError(f"{Path(run_dir).name}/{name} is not a regular file; refusing to write it")
-    return os.fdopen(fd, "ab")
+    return store.append_inside(run_dir, name)
 
 
 def request_stop(run_dir: Path) -> None:

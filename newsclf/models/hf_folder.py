@@ -28,6 +28,8 @@ CONFIG_FILES = ("config.json", "tokenizer_config.json", "preprocessor_config.jso
                 "feature_extractor_config.json", "image_processor_config.json", "generation_config.json",
                 "special_tokens_map.json", "video_preprocessor_config.json", "adapter_config.json")
 INDEX_FILE = "model.safetensors.index.json"
+WEIGHTS_FILE = "model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
 CODE_KEYS = ("auto_map", "custom_pipelines")
 MAX_CONFIG_BYTES = 4 << 20
 MAX_INDEX_BYTES = 32 << 20
@@ -57,6 +59,10 @@ def check_folder(folder: str | os.PathLike) -> Path:
     index = _read_json(folder, INDEX_FILE, MAX_INDEX_BYTES)
     if index is not None:
         weight_files(folder, index)
+    elif not (folder / WEIGHTS_FILE).is_file():
+        pickles = sorted(e.name for e in entries if e.name.endswith(PICKLE_SUFFIXES))
+        raise ModelFolderError(f"{folder}: no {WEIGHTS_FILE}" + (f" (only {pickles[0]}, a pickle: newsclf never "
+                                                                   "unpickles; save it with safetensors)" if pickles else ""))
     return folder
 
 

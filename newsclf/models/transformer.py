@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -199,39 +198,55 @@ class HFEncoder:
 def _cached(encoder: HFEncoder, texts: Sequence[str]) -> list[list[int]]:
     """Tokenize once per (tokenizer, max_len, truncation, texts); stored as flat arrays (no pickle).
 
-    The data home may be shared: the cache is read without following links and checked (ids in the
-    vocabulary, one row per text) before use, and written through a private temp file.
+    The data home may be shared: token_cache/ must be a real folder (a planted link is neither read
+    nor written through: the texts are then simply tokenized again); the cache is read with its sizes
+    checked before reading (stored arrays only, bounded by the file) and its content checked (ids in the
+    vocabulary, one row per text, no row longer than max_len) before use; it is written through a temp
+    file replaced in, relative to the folder opened without following links.
     """
-    from newsclf.runfiles import UnsafeRunFileError, open_inside
+    from newsclf.safeio import UnsafePathError, real_dir, replace_file
 
     digest = hashlib.sha1("\x00".join(texts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     path = Path(encoder.cache_dir) / f"tokens-{encoder.fingerprint()}-{digest}.npz"
     try:
-        with open_inside(path.parent, path.name) as fh, np.load(fh, allow_pickle=False) as data:
-            flat, offsets = data["ids"], data["offsets"]
-        if _valid_cache(flat, offsets, len(texts), len(encoder.tokenizer)):
-            return [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
-    except (FileNotFoundError, OSError, ValueError, KeyError, UnsafeRunFileError):
-        pass
+        real_dir(path.parent, create=True)
+    except (UnsafePathError, OSError):
+        return encoder._encode(texts)  # a linked (or unusable) token_cache: no cache at all
+    cached = _read_cache(path, len(texts), len(encoder.tokenizer), encoder.max_len)
+    if cached is not None:
+        return cached
     ids = encoder._encode(texts)
+    offsets = np.cumsum([0] + [len(x) for x in ids])
+    flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1]))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        offsets = np.cumsum([0] + [len(x) for x in ids])
-        fd, tmp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp.npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, ids=np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1])),
-                     offsets=offsets)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # replaces a planted link instead of writing through it
-    except OSError:
+        replace_file(path, lambda fh: np.savez(fh, ids=flat, offsets=offsets))
+    except (UnsafePathError, OSError):
         pass  # a read-only data home only costs speed
     return ids
 
 
-def _valid_cache(flat: np.ndarray, offsets: np.ndarray, n_texts: int, vocab_size: int) -> bool:
-    return (flat.ndim == 1 and offsets.ndim == 1 and len(offsets) == n_texts + 1 and int(offsets[0]) == 0
-            and int(offsets[-1]) == len(flat) and bool(np.all(np.diff(offsets) >= 0))
-            and (len(flat) == 0 or (int(flat.min()) >= 0 and int(flat.max()) < vocab_size)))
+def _read_cache(path: Path, n_texts: int, vocab_size: int, max_len: int) -> list[list[int]] | None:
+    from newsclf.runfiles import UnsafeRunFileError, open_inside
+    from newsclf.safenpz import NpzError, load_npz
+
+    try:
+        with open_inside(path.parent, path.name) as fh:
+            data = load_npz(fh, ("ids", "offsets"), os.fstat(fh.fileno()).st_size, stored_only=True)
+    except (FileNotFoundError, OSError, NpzError, UnsafeRunFileError):
+        return None
+    flat, offsets = data["ids"], data["offsets"]
+    if not _valid_cache(flat, offsets, n_texts, vocab_size, max_len):
+        return None
+    return [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+
+
+def _valid_cache(flat: np.ndarray, offsets: np.ndarray, n_texts: int, vocab_size: int, max_len: int) -> bool:
+    if flat.ndim != 1 or offsets.ndim != 1 or flat.dtype.kind not in "iu" or offsets.dtype.kind not in "iu" \
+            or len(offsets) != n_texts + 1 or int(offsets[0]) != 0 or int(offsets[-1]) != len(flat):
+        return False
+    lengths = np.diff(offsets)
+    return bool(np.all(lengths >= 0) and np.all(lengths <= max_len)) and \
+        (len(flat) == 0 or (int(flat.min()) >= 0 and int(flat.max()) < vocab_size))
 
 
 # ---- family interface ------------------------------------------------------------------------
