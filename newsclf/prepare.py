@@ -74,6 +74,7 @@ def prepare_run(given: dict[str, Any], runs_dir: Path, *, resume: str | None = N
         if diff:
             raise UserError(f"resume: {diff[0]} differs from the run's config ({saved.fingerprint()[diff[0]]!r} "
                             "there); resume with the same config or start a new run")
+        _check_device(wanted)
         _check_corpus(wanted)
         return Prepared(wanted, path, resume=True)
     if run_dir is not None:
@@ -90,6 +91,7 @@ def prepare_run(given: dict[str, Any], runs_dir: Path, *, resume: str | None = N
             raise
         return Prepared(cfg, path)
     cfg = RunConfig(**given).resolved()
+    _check_device(cfg)
     _check_corpus(cfg)
     preflight(cfg)
     return Prepared(cfg, create_run_dir_once(runs_dir, cfg))
@@ -101,10 +103,22 @@ def given_fields(namespace: Any) -> dict[str, Any]:
 
 
 def _check_corpus(cfg: RunConfig) -> None:
-    from newsclf.data import DataMissingError, corpus_available, missing_message
+    """The corpus is there and readable: it is loaded now, as the run will load it (the dataset is cached
+    in process, so the run then costs nothing more), so a damaged cache is one line before any run dir."""
+    from newsclf.data import DataMissingError, corpus_available, load_dataset, missing_message
 
     if not corpus_available(cfg.data_home or None):
         raise DataMissingError(missing_message(cfg.data_home or None))
+    load_dataset(cfg.protocol, cfg.data_home or None, seed=cfg.seed, limit_train=cfg.limit_train)
+
+
+def _check_device(cfg: RunConfig) -> None:
+    """`--device cuda` needs a GPU torch can use: refused in one line before a run dir exists."""
+    if str(cfg.device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device", "cuda requested but torch sees no GPU here; use --device cpu or auto")
 
 
 def create_run_dir_once(runs_dir: Path, cfg: RunConfig) -> Path:

@@ -52,6 +52,21 @@ def describe_config(config: dict[str, Any]) -> str:
         return str(config.get("model", "?"))[:40]
 
 
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config.json, validated (RunConfig: known fields, types, choices, finite numbers in range);
+    DamagedError (one line) when it is missing, unreadable or invalid. Nothing is resolved (no file read)."""
+    from newsclf.config import ConfigError, RunConfig
+
+    config = store.read_json_inside(run_dir, store.CONFIG)
+    if not isinstance(config, dict):
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: config.json is missing or unreadable")
+    try:
+        RunConfig.from_dict(config).validate()
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: config.json: {str(exc)[:200]}") from None
+    return config
+
+
 def read_run(path: Path) -> RunInfo | None:
     """One run for listings, parsed once: config validated (RunConfig), status and results checked
     (runschema). None for a folder that is not a run (no readable config.json); a bad value makes the

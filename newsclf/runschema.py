@@ -51,15 +51,19 @@ def _bad(field: str, what: str, value: Any) -> DamagedError:
 # ---- field checkers: (value, field name) -> the value, or DamagedError -----------------------------------
 def number(low: float = -math.inf, high: float = math.inf, *, integer: bool = False, optional: bool = True,
            nan: bool = False) -> Check:
-    """A finite int/float in [low, high] (ints only with `integer`); None passes when `optional`.
-    `nan` also lets NaN and +-inf through (a diverged loss is a true value, not damage)."""
+    """A finite int/float in [low, high] (with `integer`, an int or an integral float, returned as int);
+    None passes when `optional`. `nan` also lets NaN and +-inf through (a diverged loss is a true value)."""
     what = f"{'an integer' if integer else 'a number'} in [{low:g}, {high:g}]"
 
     def check(value: Any, field: str) -> Any:
         if value is None and optional:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _bad(field, what, value)
+        if integer and isinstance(value, float):
+            if not (math.isfinite(value) and value.is_integer() and low <= value <= high):
+                raise _bad(field, what, value)
+            return int(value)
         if isinstance(value, float) and not math.isfinite(value):
             if nan:
                 return value
@@ -213,6 +217,77 @@ JOB: dict[str, Check] = {"id": text(200, optional=False), "submitted": TIME, "sl
                          "attempt": number(1, 10_000, integer=True), "torchrun": flag,
                          "launch": mapping({"started": TIME, "gpus": list_of(text(8), 4096),
                                             "supervisor": IDENTITY, "attempt": COUNT, "nonce": text(64)})}
+
+
+def _word_or_count(value: Any, field: str) -> Any:
+    if isinstance(value, str) and len(value) <= 200:
+        return value
+    return number(0, MAX_COUNT, integer=True, optional=False)(value, field)
+
+
+STATS: dict[str, Check] = {  # <data home>/newsclf_stats_<protocol>.json (a cache: a bad one is recomputed)
+    "protocol": text(40, optional=False), "n_docs": COUNT, "total_words": COUNT, "total_chars": COUNT,
+    "class_counts": dict_of(number(0, MAX_DOCS, integer=True, optional=False)),
+    "class_count_stats": mapping({"min": COUNT, "max": COUNT, "mean": number(0, MAX_DOCS), "std": number(0, MAX_DOCS),
+                                  "min_class": text(500), "max_class": text(500)}, optional=False),
+    "words_per_doc": mapping({k: number(0, MAX_COUNT) for k in ("mean", "median", "std", "min", "max", "q25", "q75")},
+                             optional=False),
+    "splits": dict_of(COUNT, 3),
+    "top_words": dict_of(list_of(list_of(_word_or_count, 2, optional=False), 1000, optional=False)),
+}
+
+
+def parse_stats(raw: Any) -> dict[str, Any]:
+    """A stats cache, every field checked (class names consistent across its tables); DamagedError otherwise."""
+    stats = _named("stats cache", lambda: parse(STATS, raw))
+    if set(stats) != set(STATS):
+        raise DamagedError(f"stats cache: missing {sorted(set(STATS) - set(stats))[:3]}")
+    names = set(stats["class_counts"])
+    ccs = stats["class_count_stats"]
+    if not names or ccs.get("min_class") not in names or ccs.get("max_class") not in names \
+            or not set(stats["top_words"]) <= names or not set(stats["splits"]) <= {"train", "val", "test"} \
+            or any(len(pair) != 2 or not isinstance(pair[0], str) or not isinstance(pair[1], int)
+                   for rows in stats["top_words"].values() for pair in rows):
+        raise DamagedError("stats cache: its tables do not agree on the class names")
+    return stats
+
+
+RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # store.RUN_ID_RE
+
+
+def run_id(*, optional: bool = True) -> Check:
+    import re
+
+    def check(value: Any, field: str) -> Any:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not re.match(RUN_ID, value):
+            raise _bad(field, "a run id", value)
+        return value
+    return check
+
+
+STUDY: dict[str, Check] = {  # <runs dir>/.study-<id>.json
+    "id": text(64, optional=False), "created": number(0, MAX_TIME, optional=False),
+    "pretrained_small": text(4096, optional=False), "pretrained_large": text(4096, optional=False),
+    "entries": list_of(mapping({"group": text(40, optional=False), "preset": text(200, optional=False),
+                                "config": mapping({}, optional=False), "job": run_id()}, optional=False), 64,
+                       optional=False),
+    "ensemble": run_id(), "ensemble_error": text(MAX_TEXT),
+}
+
+
+def parse_study(raw: Any) -> dict[str, Any]:
+    """A study record, every field checked (job and ensemble ids are run ids, never paths)."""
+    study = _named("study record", lambda: parse(STUDY, raw))
+    missing = [k for k in ("id", "created", "pretrained_small", "pretrained_large", "entries") if k not in study]
+    if missing:
+        raise DamagedError(f"study record: no {missing[0]}")
+    for entry, raw_entry in zip(study["entries"], raw["entries"]):
+        entry["config"] = dict(raw_entry["config"])  # submitted configs are validated again by jobs.submit
+        if "group" not in entry or "preset" not in entry:
+            raise DamagedError("study record: an entry without group or preset")
+    return study
 
 
 def _named(what: str, parser: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -280,4 +280,4 @@ def request_stop(run_dir: Path) -> None:
 
 # listings and finished runs, parsed once (newsclf.runlist builds on the readers above)
 from newsclf.runlist import (FinishedRun, RunInfo, describe_config, finished_runs, list_runs,  # noqa: E402,F401
-                             load_finished, read_run)
+                             load_finished, read_config, read_run)
