@@ -6,13 +6,16 @@ Texts, class names, run names and document ids come from users and shared run di
 LibreOffice and Google Sheets when the CSV is opened. As OWASP recommends, a text cell (or header)
 whose first character — after any leading spaces or control characters, which some importers trim —
 is one of `= + - @` (or their full-width forms), or that starts with a tab, carriage return or line
-feed, is prefixed with a single quote `'`: spreadsheets then show it as text. Numbers stay numbers.
+feed, is prefixed with a single quote `'`: spreadsheets then show it as text. Numbers stay numbers;
+every text cell is quoted, so a line break inside a cell cannot start an unchecked row.
 """
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 TRIGGERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")  # and the full-width forms some spreadsheets accept
@@ -34,13 +37,16 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
             out[column] = out[column].map(neutralise)
+        elif pd.api.types.is_float_dtype(out[column]) and np.isinf(out[column].to_numpy()).any():
+            out[column] = out[column].map(lambda v: neutralise(str(v)) if np.isinf(v) else v)  # "-inf" too
     out.columns = [neutralise(str(c)) for c in out.columns]
     return out
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The frame as UTF-8 CSV bytes (no index), every cell neutralised: for downloads."""
-    return safe_frame(frame).to_csv(index=False).encode("utf-8")
+    """The frame as UTF-8 CSV bytes (no index), every cell neutralised and every text cell quoted (a
+    carriage return inside a cell would otherwise start a new row, whose first cell is not checked)."""
+    return safe_frame(frame).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
