@@ -68,6 +68,8 @@ def prepare_run(given: dict[str, Any], runs_dir: Path, *, resume: str | None = N
             raise UserError(f"resume: run {path.name} has no last/ checkpoint (it never finished an epoch); "
                             "start a new run")
         store.check_model_dir(path / store.LAST)
+        for name in (store.CONFIG, store.STATUS, store.METRICS, store.LOG, store.LABELS, store.RESULTS):
+            store.inside_run(path, name)  # the run will write these: a planted link or FIFO is refused now
         saved = stored_config(path)
         wanted = RunConfig(**{**saved.to_dict(), **given, "data_home": data_home or ""}).resolved()
         diff = sorted(k for k, v in wanted.fingerprint().items() if saved.fingerprint().get(k) != v)
