@@ -103,7 +103,7 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
     from newsclf.runschema import parse_event
 
     path = Path(path)
-    events: list[dict[str, Any]] = []
+    kept = _Thinner()
     consumed = offset
     try:
         with open_inside(path.parent, path.name) as fh:
@@ -115,10 +115,10 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
                 except (ValueError, RecursionError):
                     continue
                 if event is not None:
-                    events.append(event)
+                    kept.add(event)
     except (FileNotFoundError, NotADirectoryError, UnsafeRunFileError):
         return [], offset
-    return _thinned(events), consumed
+    return kept.events(), consumed
 
 
 def _complete_lines(fh, offset: int):
@@ -136,15 +136,46 @@ def _complete_lines(fh, offset: int):
             pending, skipping = b"", True
 
 
-def _thinned(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    steps = sum(1 for e in events if e.get("type") == "step")
-    if steps <= MAX_STEP_EVENTS:
-        return events
-    stride, seen, out = -(-steps // MAX_STEP_EVENTS), 0, []
-    for event in events:
-        if event.get("type") == "step":
-            seen += 1
-            if seen % stride and seen != steps:
-                continue
-        out.append(event)
-    return out
+class _Thinner:
+    """Events in order, with step events thinned as they come: once more than 2 x MAX_STEP_EVENTS are
+    kept, every other one is dropped and only every (2 x stride)-th step is kept from then on. Memory stays
+    bounded whatever the file holds. A step skipped just before another event (an epoch's last step) or
+    at the end (the latest progress) is kept."""
+
+    def __init__(self) -> None:
+        self.out: list[dict[str, Any]] = []
+        self.stride, self.steps, self.kept = 1, 0, 0
+        self.skipped: dict[str, Any] | None = None
+
+    def add(self, event: dict[str, Any]) -> None:
+        if event.get("type") != "step":
+            self._flush()
+            self.out.append(event)
+            return
+        self.steps += 1
+        if (self.steps - 1) % self.stride:
+            self.skipped = event
+            return
+        self.skipped = None
+        self._keep(event)
+
+    def _keep(self, event: dict[str, Any]) -> None:
+        self.out.append(event)
+        self.kept += 1
+        if self.kept > 2 * MAX_STEP_EVENTS:
+            odd, thinned = False, []
+            for e in self.out:
+                odd = not odd if e.get("type") == "step" else odd
+                if e.get("type") != "step" or odd:
+                    thinned.append(e)
+            self.out, self.stride, self.kept = thinned, self.stride * 2, (self.kept + 1) // 2
+
+    def _flush(self) -> None:
+        if self.skipped is not None:
+            self.out.append(self.skipped)
+            self.kept += 1
+            self.skipped = None
+
+    def events(self) -> list[dict[str, Any]]:
+        self._flush()
+        return self.out

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from newsclf.errors import RunNotFoundError
 
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
+MAX_JSON_BYTES = 4 << 20  # no JSON file of a run dir is near this (results.json ~60 kB); a larger one is not ours
 
 
 def check_model_dir(directory: Path) -> None:
@@ -158,14 +159,16 @@ def open_inside(run_dir: str | os.PathLike, name: str):
 
 
 def read_json_inside(run_dir: str | os.PathLike, name: str, default: Any = None) -> Any:
-    """read_json for a file of a run dir through open_inside: missing or corrupt -> `default`;
-    a symlink or non-regular file raises UnsafeRunFileError."""
+    """read_json for a file of a run dir through open_inside: missing, corrupt or larger than
+    MAX_JSON_BYTES -> `default`; a symlink or non-regular file raises UnsafeRunFileError."""
     try:
         with open_inside(run_dir, name) as fh:
-            return json.loads(fh.read())
+            if os.fstat(fh.fileno()).st_size > MAX_JSON_BYTES:
+                return default  # read nothing of it: a huge or sparse file is not ours
+            return json.loads(fh.read(MAX_JSON_BYTES + 1))
     except UnsafeRunFileError:
         raise
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+    except (FileNotFoundError, NotADirectoryError, ValueError, RecursionError):
         return default
 
 

@@ -34,7 +34,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from newsclf import runschema
+from newsclf import runfiles, runschema
 from newsclf.errors import RunNotFoundError
 from newsclf.safeio import read_capped
 from newsclf.metrics_log import MetricsWriter, read_metrics  # noqa: F401 - part of this module's API
@@ -56,7 +56,7 @@ PREDICTIONS = "predictions_{split}.npz"
 STATUS_LOCK = ".status.lock"
 
 STATES = runschema.STATES  # what newsclf writes; readers also see "unknown" (unreadable) and "damaged"
-MAX_JSON_BYTES = 8 << 20  # no JSON file of a run dir is near this; a larger one is not ours
+MAX_JSON_BYTES = runfiles.MAX_JSON_BYTES
 TERMINAL_STATES = ("finished", "failed", "cancelled")
 RESULT_KEYS = ("model", "val_acc", "test_acc", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
                "train_seconds", "inference_ms_per_doc", "params", "trainable_params", "best_epoch", "device")
