@@ -223,5 +223,19 @@ def test_cli_table_prints_the_published_table_and_matching_runs(tiny_runs, capsy
     assert cli.main(["study", "table", "--json", "--runs-dir", str(tiny_runs["runs_dir"])]) == 0
     data = json.loads(capsys.readouterr().out)
     full = next(r for r in data["ours"] if r["study row"] == "DistilBERT full")
-    assert full["our run"] == tiny_runs["transformer"].name and full["published test %"] == 74.06
+    assert full["published test %"] == 74.06 and full["our run"] is None  # the tiny models match no grid preset
     assert [r["test acc %"] for r in data["published"]] == [62.9, NOT_GIVEN, 73.88, 74.06, NOT_GIVEN, 74.77, 74.17]
+
+
+def test_readme_shows_the_same_published_table():
+    """The README's copy of the table says what PUBLISHED says, cell by cell."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### The study's published table", 1)[1]
+    lines = [ln for ln in section.splitlines() if ln.startswith("| ") and not ln.startswith("| model")][:len(PUBLISHED)]
+    assert len(lines) == len(PUBLISHED)
+    number = lambda cell: None if cell == NOT_GIVEN else float(cell.split()[0].replace(",", ""))  # noqa: E731
+    for line, pub in zip(lines, PUBLISHED):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0].startswith(pub.model) and cells[1].split()[0] == (pub.strategy or "-")
+        assert [number(c) for c in cells[2:]] == [pub.test_acc, pub.macro_f1, pub.train_seconds, pub.inference_ms,
+                                                 pub.params], line
