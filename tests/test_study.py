@@ -239,3 +239,14 @@ def test_readme_shows_the_same_published_table():
         assert cells[0].startswith(pub.model) and cells[1].split()[0] == (pub.strategy or "-")
         assert [number(c) for c in cells[2:]] == [pub.test_acc, pub.macro_f1, pub.train_seconds, pub.inference_ms,
                                                  pub.params], line
+
+
+def test_split_note_discloses_the_difference():
+    from newsclf.study_published import STUDY_SPLITS, split_note
+
+    assert STUDY_SPLITS == {"train": 8584, "val": 2146, "test": 7112}
+    assert STUDY_SPLITS["val"] == -(-(STUDY_SPLITS["train"] + STUDY_SPLITS["val"]) * 2 // 10)  # 20 % of 10,730
+    note = split_note({"train": 8591, "val": 2148, "test": 7118})
+    assert "8,584 / 2,146 / 7,112" in note and "ours 8,591 / 2,148 / 7,118 (+7 / +2 / +6)" in note
+    assert "No short-document drop rule found reproduces" in note and "bench_split_rule.py" in note
+    assert "ours" not in split_note(None) and "8,584" in split_note({"train": 1})  # sizes unknown: the study's only

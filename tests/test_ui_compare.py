@@ -138,6 +138,8 @@ def test_results_pairwise_paired_and_study_table(app_env):
     assert rows.loc["DistilBERT full", "published test %"] == "74.06"
     assert rows.loc["BERT-base hybrid", "published test %"] == "74.77"
     assert rows.loc["BERT-base freeze", "published test %"] == "not given"
+    note = next(c.value for c in at.caption if "study's seed protocol" in c.value)
+    assert "8,584 / 2,146 / 7,112" in note and "ours 176 / 44 / 110" in note and "reproduces" in note
     published = next(d.value for d in at.dataframe if "strategy source" in d.value.columns)
     assert (published["macro-F1 %"] == "not given").all() and "74.06" in set(published["test acc %"])
 
