@@ -80,9 +80,17 @@ def published_frame() -> pd.DataFrame:
     for pub in PUBLISHED:
         row = {"model": pub.model, "strategy": pub.strategy or "-"}
         row.update({title: given(getattr(pub, attr)) for attr, title in CELLS})
-        row["strategy source"] = "stated" if pub.strategy_stated else pub.strategy_note
+        row["strategy source"] = _strategy_source(pub)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _strategy_source(pub: Published) -> str:
+    if pub.strategy is None:
+        return "-"  # not fine-tuned: no strategy
+    if all(getattr(pub, attr) is None for attr, _ in CELLS):
+        return "no figure given"
+    return "stated" if pub.strategy_stated else pub.strategy_note
 
 
 # ---- split sizes -----------------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ def test_published_table_holds_every_cell_to_the_study():
         assert (frame.loc[(model, "freeze")][["test acc %", "train s", "ms/doc"]] == NOT_GIVEN).all()
     assert frame.loc[("DistilBERT", "hybrid"), "strategy source"].startswith("inferred")
     assert frame.loc[("BERT-base", "hybrid"), "strategy source"] == "stated"
+    assert frame.loc[("DistilBERT", "freeze"), "strategy source"] == "no figure given"
 
 
 @pytest.fixture(scope="module")
