@@ -2,13 +2,15 @@
 
     expected_calibration_error(probs, y, n_bins=15) -> float
     reliability(probs, y, name) -> Reliability            (what a reliability diagram draws)
-    fit_temperature(val_probs, y_val) -> T                 (validation only)
+    fit_temperature(val_probs, y_val) -> T                 (validation only; minimises nll(probs, y, T))
+    nll(probs, y, T=1)                                     (the one NLL: fitted and reported alike)
     calibrate_run(run_dir) -> Calibration                  (stores calibration.json + results.json keys)
     calibrated_proba(predictor, texts)                     (applies a stored T; only when asked)
 
 Confidence = the top probability. ECE: documents binned by confidence into 15 equal-width bins
 over [0, 1]; ECE = sum_b (n_b / N) |accuracy_b - mean confidence_b|. Temperature scaling divides
-the log-probabilities by T and renormalises: the argmax never changes, only the confidence.
+the log-probabilities by T and renormalises in float64: the argmax never changes (kept by
+construction, near-ties included), only the confidence.
 """
 from __future__ import annotations
 
@@ -90,33 +92,49 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = N
     return reliability(probs, y, n_bins=n_bins).ece
 
 
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log p / T): T > 1 softens, T < 1 sharpens; the argmax is unchanged."""
-    z = np.log(np.clip(np.asarray(probs, dtype=np.float64), EPS, 1.0)) / float(temperature)
+def scaled_log_probs(probs: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """log softmax(log p / T) in float64 (p clipped at EPS first, so a zero probability stays finite)."""
+    t = float(temperature)
+    if not np.isfinite(t) or t <= 0:
+        raise ValueError(f"temperature: must be a finite number > 0, got {temperature!r}")
+    z = np.log(np.clip(np.asarray(probs, dtype=np.float64), EPS, 1.0)) / t
     z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def nll(probs: np.ndarray, y: np.ndarray) -> float:
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T) in float64: T > 1 softens, T < 1 sharpens. The class never changes, by
+    construction: each row's argmax is the input's (first maximum). Scaling is monotone, but rounding
+    can tie or swap two near-equal probabilities; such a row gets its input's top class set to the
+    next float above the row's maximum (a change of a few ulps)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    out = np.exp(scaled_log_probs(probs, temperature))
+    if out.size:
+        top = probs.argmax(axis=1)
+        rows = np.flatnonzero(out.argmax(axis=1) != top)
+        out[rows, top[rows]] = np.nextafter(out[rows].max(axis=1), np.inf)
+    return out
+
+
+def nll(probs: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of the true classes under softmax(log p / T), computed in log space
+    (scaled_log_probs). The one definition: fit_temperature minimises it and calibrate reports it."""
     y = np.asarray(y, dtype=np.int64)
-    return float(-np.log(np.clip(np.asarray(probs, dtype=np.float64)[np.arange(len(y)), y], EPS, 1)).mean()) if len(y) else 0.0
+    if not len(y):
+        return 0.0
+    return float(-scaled_log_probs(probs, temperature)[np.arange(len(y)), y].mean())
 
 
 def fit_temperature(val_probs: np.ndarray, y_val: np.ndarray) -> float:
-    """The T in [e^-5, e^5] minimising the validation negative log-likelihood of apply_temperature."""
+    """The T in [e^-5, e^5] minimising the validation `nll` (never worse than T = 1)."""
     from scipy.optimize import minimize_scalar
 
-    logp = np.log(np.clip(np.asarray(val_probs, dtype=np.float64), EPS, 1.0))
-    y = np.asarray(y_val, dtype=np.int64)
+    probs, y = np.asarray(val_probs, dtype=np.float64), np.asarray(y_val, dtype=np.int64)
     if not len(y):
         return 1.0
-
-    def loss(log_t: float) -> float:
-        z = logp / np.exp(log_t)
-        z = z - z.max(1, keepdims=True)
-        return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean())
-    return float(np.exp(minimize_scalar(loss, bounds=(-5.0, 5.0), method="bounded").x))
+    t = float(np.exp(minimize_scalar(lambda log_t: nll(probs, y, np.exp(log_t)), bounds=(-5.0, 5.0),
+                                     method="bounded", options={"xatol": 1e-8}).x))
+    return t if nll(probs, y, t) <= nll(probs, y, 1.0) else 1.0
 
 
 def calibrate(val: store.Predictions, test: store.Predictions | None = None, n_bins: int = N_BINS) -> Calibration:
@@ -128,8 +146,8 @@ def calibrate(val: store.Predictions, test: store.Predictions | None = None, n_b
         test = store.Predictions(val.doc_id[:0], val.y_true[:0], val.y_pred[:0], val.probs[:0])
     ts = apply_temperature(test.probs, t)
     return Calibration(t, n_bins, ece(val.probs, val.y_true), ece(vs, val.y_true), ece(test.probs, test.y_true),
-                       ece(ts, test.y_true), nll(val.probs, val.y_true), nll(vs, val.y_true),
-                       nll(test.probs, test.y_true), nll(ts, test.y_true))
+                       ece(ts, test.y_true), nll(val.probs, val.y_true), nll(val.probs, val.y_true, t),
+                       nll(test.probs, test.y_true), nll(test.probs, test.y_true, t))
 
 
 def calibrate_run(run_dir: str | Path) -> Calibration:

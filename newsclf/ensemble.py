@@ -25,6 +25,7 @@ from newsclf.config import ConfigError, RunConfig, resolve_runs_dir
 from newsclf.errors import UserError
 from newsclf.models import ensemble as impl
 from newsclf.models import get_family
+from newsclf.models.ensemble_weights import val_log_loss
 
 
 BUILDING = ".building-"  # an ensemble being written (renamed into place whole when complete)
@@ -176,7 +177,7 @@ def ensemble_results(members: Sequence[MemberRun], preds: dict[str, store.Predic
         device=" + ".join(devices), n_train=int(members[0].results.get("n_train") or 0),
         n_val=len(preds["val"].y_true), n_test=len(preds["test"].y_true), label_names=list(labels),
         members=[m.run_id for m in members], weights=[float(x) for x in w], weights_from=source, combine=combine,
-        val_log_loss=impl.log_loss(preds["val"].probs, preds["val"].y_true),
+        val_log_loss=val_log_loss([m.val.probs for m in members], preds["val"].y_true, w, combine),
         member_val_acc={m.run_id: float(m.results["val_acc"]) for m in members},
         member_test_acc={m.run_id: float(m.results["test_acc"]) for m in members})
     return res

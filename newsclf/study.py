@@ -4,7 +4,10 @@
     queue_study(runs_dir, ...) -> StudyRecord                           (jobs.submit each; <runs_dir>/.study-<id>.json)
     reconcile_study(runs_dir) -> [StudyRecord]                          (builds each study's ensemble once, when due)
     study_table(runs, record) -> DataFrame                              (our numbers beside the published ones)
-    binomial_ci(k, n) -> (low, high)                                    (exact Clopper-Pearson interval)
+
+The published table itself (model x strategy, NOT_GIVEN where the study gives no figure) and the exact
+binomial interval live in newsclf.study_published; each run is compared with the row of its own
+model and strategy.
 
 The grid: the TF-IDF baseline, the BiLSTM study preset, and the freeze/hybrid/full presets of a
 small (DistilBERT) and a large (BERT-base) pretrained model; the ids are editable (a local folder
@@ -12,9 +15,7 @@ works offline). A study record lists its job ids; it is written atomically and r
 following links. When every job is terminal and at least two groups have a finished run, the best
 run of each group by VALIDATION accuracy is combined (newsclf.ensemble) once, under a file lock.
 
-The published numbers have no per-document predictions, so a paired test is impossible: the gap
-is judged by whether the published accuracy lies outside the exact binomial 95 % interval of our
-test accuracy (n = our test documents). No Streamlit here.
+No Streamlit here.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ import pandas as pd
 from newsclf import store
 from newsclf.config import PRESETS, ConfigError, RunConfig, resolve_runs_dir
 from newsclf.errors import UserError
+from newsclf.study_published import (NOT_GIVEN, PUBLISHED, Published, binomial_ci,  # noqa: F401  (re-exported)
+                                     given, published_frame, published_gap)
 
 STUDY_FILE = ".study-{id}.json"
 STUDY_LOCK = ".study-{id}.lock"
@@ -44,29 +47,6 @@ GRID: tuple[tuple[str, str, str | None], ...] = (
     ("BERT-base", "BERT-base freeze", "large"), ("BERT-base", "BERT-base hybrid", "large"),
     ("BERT-base", "BERT-base full", "large"),
 )
-
-
-@dataclass(frozen=True)
-class Published:
-    """One row of the study's results table, labelled as the study gives it (accuracies in %)."""
-
-    label: str
-    group: str
-    test_acc: float
-    preset: str | None = None  # only runs of this preset count (None: any run of the group)
-    train_seconds: float | None = None
-    inference_ms: float | None = None
-
-
-PUBLISHED = (
-    Published("BiLSTM", "BiLSTM", 62.90),
-    Published("DistilBERT", "DistilBERT", 73.88, train_seconds=735, inference_ms=44.1),
-    Published("BERT-base (hybrid)", "BERT-base", 74.06, preset="BERT-base hybrid"),
-    Published("BERT-base", "BERT-base", 74.77, train_seconds=1337, inference_ms=88.3),
-)
-TABLE_COLUMNS = ["study row", "published test %", "our run", "our test %", "95 % CI (exact binomial)",
-                 "gap (points)", "published outside our CI", "published train s", "our train s",
-                 "published ms/doc", "our ms/doc"]
 
 
 @dataclass
@@ -93,28 +73,6 @@ class StudyRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# ---- exact binomial interval -------------------------------------------------------------------------
-def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Clopper-Pearson interval of a proportion k/n (exact; 0 and 1 at the edges)."""
-    from scipy.stats import beta
-
-    if n <= 0 or not 0 <= k <= n:
-        raise ValueError(f"binomial_ci: need 0 <= k <= n and n > 0, got k={k}, n={n}")
-    a = (1 - level) / 2
-    low = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    high = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return low, high
-
-
-def published_gap(our_acc: float, n: int, published_acc: float, level: float = 0.95) -> dict[str, Any]:
-    """Our accuracy (a share) on n documents against a published one (a share): the exact interval of
-    ours, the gap (ours - published, points) and whether the published value lies outside the interval."""
-    k = int(round(our_acc * n))
-    low, high = binomial_ci(k, n, level)
-    return {"low": low, "high": high, "gap_points": (our_acc - published_acc) * 100,
-            "outside": not (low <= published_acc <= high)}
 
 
 # ---- the grid and its record ----------------------------------------------------------------------------
@@ -257,11 +215,18 @@ def reconcile_study(runs_dir: str | Path | None = None) -> list[StudyRecord]:
 
 
 # ---- the table beside the published numbers ---------------------------------------------------------------
+TABLE_COLUMNS = ["study row", "strategy", "published test %", "our run", "our test %", "95 % CI (exact binomial)",
+                 "gap (points)", "published outside our CI", "published macro-F1 %", "our macro-F1 %",
+                 "published train s", "our train s", "published ms/doc", "our ms/doc", "published params",
+                 "our params", "note"]
+
+
 def study_table(runs: Sequence[store.RunInfo], record: StudyRecord | None = None) -> pd.DataFrame:
-    """One row per published result: our best run by validation accuracy among the runs of the study
-    record (or, without one, every finished run whose config matches the grid's presets apart from the
-    pretrained id), its test accuracy with the exact 95 % interval, and whether the published value
-    lies outside it."""
+    """One row per published row (model x strategy): our best run by validation accuracy among the runs
+    of the SAME model and strategy — those of the study record, or, without one, every finished run
+    whose config matches that row's grid preset apart from the pretrained id —, its test accuracy with
+    the exact 95 % interval, and whether the published value lies outside it. Cells the study does
+    not give read NOT_GIVEN (and then no gap is computed)."""
     finished = {r.run_id: r for r in runs if r.results}
     pool: list[tuple[str, str, store.RunInfo]] = []  # (group, preset, run)
     if record is not None:
@@ -273,20 +238,41 @@ def study_table(runs: Sequence[store.RunInfo], record: StudyRecord | None = None
                 pool.append((*match, run))
     rows = []
     for pub in PUBLISHED:
-        cands = [r for g, p, r in pool if g == pub.group and (pub.preset is None or p == pub.preset)]
+        cands = [r for g, p, r in pool if g == pub.model and p == pub.preset]
         run = max(cands, key=lambda r: float(r.results.get("val_acc") or 0.0), default=None)
-        row = {"study row": pub.label, "published test %": pub.test_acc, "published train s": pub.train_seconds,
-               "published ms/doc": pub.inference_ms}
-        if run is not None:
-            acc, n = float(run.results["test_acc"]), int(run.results.get("n_test") or 0)
-            row.update({"our run": run.run_id, "our test %": acc * 100, "our train s": run.results.get("train_seconds"),
-                        "our ms/doc": run.results.get("inference_ms_per_doc")})
-            if n > 0:
-                gap = published_gap(acc, n, pub.test_acc / 100)
-                row.update({"95 % CI (exact binomial)": f"{gap['low'] * 100:.2f}–{gap['high'] * 100:.2f} % (n={n})",
-                            "gap (points)": gap["gap_points"], "published outside our CI": "yes" if gap["outside"] else "no"})
-        rows.append(row)
+        rows.append(_row(pub, run))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def _row(pub: Published, run: store.RunInfo | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"study row": pub.label, "strategy": pub.strategy or "-",
+                           "published test %": given(pub.test_acc), "published macro-F1 %": given(pub.macro_f1),
+                           "published train s": given(pub.train_seconds), "published ms/doc": given(pub.inference_ms),
+                           "published params": given(pub.params), "note": _note(pub, run)}
+    if run is None:
+        return row
+    res = run.results
+    acc, n = float(res["test_acc"]), int(res.get("n_test") or 0)
+    f1 = res.get("f1_macro")
+    row.update({"our run": run.run_id, "our test %": acc * 100, "our train s": res.get("train_seconds"),
+                "our macro-F1 %": float(f1) * 100 if isinstance(f1, (int, float)) else None,
+                "our ms/doc": res.get("inference_ms_per_doc"), "our params": res.get("params")})
+    if n > 0:
+        low, high = binomial_ci(int(round(acc * n)), n)
+        row["95 % CI (exact binomial)"] = f"{low * 100:.2f}–{high * 100:.2f} % (n={n})"
+        if pub.test_acc is not None:
+            gap = published_gap(acc, n, pub.test_acc / 100)
+            row.update({"gap (points)": gap["gap_points"], "published outside our CI": "yes" if gap["outside"] else "no"})
+    return row
+
+
+def _note(pub: Published, run: store.RunInfo | None) -> str:
+    """How like-with-like the row is: an inferred strategy, and what our run does differently."""
+    notes = [] if pub.strategy_stated else [f"strategy {pub.strategy} {pub.strategy_note}"]
+    embeddings = str((run.config if run is not None else {}).get("embeddings") or "")
+    if pub.strategy is None and run is not None and not embeddings.startswith("glove"):
+        notes.append(f"our embeddings: {embeddings or 'random'} (the study: GloVe)")
+    return "; ".join(notes)
 
 
 _MATCH_KEYS = ("model", "protocol", "strategy", "classifier", "embed_dim", "hidden_size", "max_len")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from newsclf import data, plots
 from newsclf.config import PROTOCOLS
+from newsclf.study_published import split_note
 from newsclf.ui import cache, frame
 
 
@@ -50,6 +51,8 @@ with right:
     st.caption(f"Split sizes ({protocol} protocol)")
     st.dataframe(pd.DataFrame([{"split": k, "documents": v} for k, v in stats["splits"].items()]),
                  hide_index=True, width="stretch")
+    if protocol == "seed":
+        st.caption(split_note(stats["splits"]) + " Details: the README, \"The seed protocol\".")
 
 left, right = st.columns(2)
 with left:

@@ -84,6 +84,9 @@ def test_dataset_page_tables_and_samples(app_env):
     assert at.metric[0].value == "360"  # fixture corpus: 20 classes x (12 + 6) posts, before dropping
     split_table = at.dataframe[2].value
     assert dict(zip(split_table["split"], split_table["documents"])) == {"train": 176, "val": 44, "test": 110}
+    note = next(c.value for c in at.caption if "study's seed protocol" in c.value)  # disclosed beside our sizes
+    assert "8,584 / 2,146 / 7,112" in note and "ours 176 / 44 / 110 (-8,408 / -2,102 / -7,002)" in note
+    assert "No short-document drop rule found reproduces" in note
     at.selectbox(key="dataset.sample_class").set_value("sci.space")
     at.button(key="dataset.reshuffle").click()  # samples load the corpus: on demand, not on the first visit
     at.run()
@@ -91,6 +94,7 @@ def test_dataset_page_tables_and_samples(app_env):
     at.radio(key="dataset.protocol").set_value("raw")
     at.run()
     assert_ok(at)
+    assert not any("study's seed protocol" in c.value for c in at.caption)  # raw drops nothing: no such note
 
 
 def test_results_page_table_csv_and_cell_documents(app_env):

@@ -9,8 +9,8 @@ import pytest
 
 from newsclf import store
 from newsclf.calibration import (CALIBRATION, apply_temperature, calibrate, calibrate_run, calibrated_proba,
-                                 expected_calibration_error, fit_temperature, load_temperature, plot_reliability,
-                                 reliability)
+                                 expected_calibration_error, fit_temperature, load_temperature, nll,
+                                 plot_reliability, reliability)
 from newsclf.errors import UserError
 
 
@@ -84,3 +84,71 @@ def test_calibrate_cli_stores_the_temperature(tiny_runs, tmp_path, capsys):
     out = __import__("json").loads(capsys.readouterr().out)[run.name]
     assert load_temperature(run) == pytest.approx(out["temperature"]) and out["fitted_on"] == "val"
     assert main(["calibrate", "no-such-run", "--runs-dir", str(tmp_path)]) == 2
+
+
+# ---- the class never changes: near-ties ------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_temperature_keeps_the_class_of_a_near_tie(dtype):
+    probs = np.array([[0.4999999, 0.5000001]], dtype=dtype)
+    for t in (50.0, 1e3, 0.02, 1.0):
+        out = apply_temperature(probs, t)
+        assert out.dtype == np.float64 and out.argmax(1).tolist() == [1], t
+        assert out.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_temperature_keeps_the_class_of_generated_near_ties():
+    """Rows whose top two probabilities differ by 1 to 4 ulps (in both orders, with the top class anywhere,
+    exact ties too, float32 and float64 inputs), at temperatures from 1e-3 to 1e3: never a changed class."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for dtype in (np.float32, np.float64):
+        for _ in range(400):
+            c = int(rng.integers(2, 21))
+            p = rng.dirichlet(np.ones(c)).astype(dtype) * dtype(0.5)
+            i, j = rng.choice(c, 2, replace=False)
+            base = dtype(rng.uniform(0.2, 0.5))
+            p[i] = base
+            p[j] = base
+            for _ in range(int(rng.integers(0, 5))):
+                p[j] = np.nextafter(p[j], dtype(1))
+            rows.append((p.astype(np.float64) if dtype is np.float64 else p, dtype))
+    for t in (1e-3, 0.3, 1.0 + 1e-9, 7.0, 50.0, 1e3):
+        for p, dtype in rows:
+            probs = p[None, :].astype(dtype)
+            assert apply_temperature(probs, t).argmax(1)[0] == probs.argmax(1)[0]
+    many = rng.dirichlet(np.ones(20), 2000) * 0.5  # a batch: 20 classes, a near-tie at the top of each row
+    many[:, 3] = many[:, 11] = 0.45
+    many[:, 11] = np.nextafter(many[:, 11], 1.0)
+    for t in (1e-3, 50.0, 1e3):
+        assert (apply_temperature(many, t).argmax(1) == 11).all()
+
+
+def test_apply_temperature_refuses_a_bad_temperature():
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature"):
+            apply_temperature(np.array([[0.3, 0.7]]), bad)
+
+
+# ---- one NLL: what is fitted is what is reported ------------------------------------------------------------
+def test_the_fitted_temperature_minimises_the_reported_nll():
+    """An underconfident model with a few confident mistakes: sharpening pushes their true-class
+    probability below 1e-12, where a clipped NLL stops counting them (its optimum, T ~ 0.07, rewards
+    the mistakes) and the log-space NLL does not (T ~ 0.42). The reported nll_val_scaled is the minimum,
+    over T, of the very function that is reported (a fine grid cannot beat it), never above T = 1's."""
+    rng = np.random.default_rng(3)
+    n, c = 1500, 5
+    y = rng.integers(0, c, n)
+    logits = rng.normal(size=(n, c))
+    logits[np.arange(n), y] += 4.0
+    logits *= 0.3  # underconfident: sharpening helps...
+    wrong = rng.random(n) < 0.02
+    logits[wrong, (y[wrong] + 1) % c] += 10.0  # ...except on a few confident mistakes
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    ids = np.array([str(i) for i in range(n)])
+    cal = calibrate(store.Predictions(ids, y, probs.argmax(1), probs))
+    assert cal.nll_val_scaled == pytest.approx(nll(probs, y, cal.temperature), abs=1e-12)
+    grid = np.exp(np.linspace(-5, 5, 4001))
+    assert cal.nll_val_scaled <= min(nll(probs, y, t) for t in grid) + 1e-9
+    assert cal.nll_val_scaled <= cal.nll_val == pytest.approx(nll(probs, y, 1.0))
+    assert 0.3 < cal.temperature < 0.55  # the log-space optimum, not the clipped one

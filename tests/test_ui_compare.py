@@ -132,7 +132,16 @@ def test_results_pairwise_paired_and_study_table(app_env):
     ok(at)
     assert "McNemar p" in text(at)
     table = next(d.value for d in at.dataframe if "study row" in d.value.columns)
-    assert list(table["study row"]) == ["BiLSTM", "DistilBERT", "BERT-base (hybrid)", "BERT-base"]
+    assert list(table["study row"]) == ["BiLSTM + attention (GloVe)", "DistilBERT freeze", "DistilBERT hybrid",
+                                        "DistilBERT full", "BERT-base freeze", "BERT-base hybrid", "BERT-base full"]
+    rows = table.set_index("study row")
+    assert rows.loc["DistilBERT full", "published test %"] == "74.06"
+    assert rows.loc["BERT-base hybrid", "published test %"] == "74.77"
+    assert rows.loc["BERT-base freeze", "published test %"] == "not given"
+    note = next(c.value for c in at.caption if "study's seed protocol" in c.value)
+    assert "8,584 / 2,146 / 7,112" in note and "ours 176 / 44 / 110" in note and "reproduces" in note
+    published = next(d.value for d in at.dataframe if "strategy source" in d.value.columns)
+    assert (published["macro-F1 %"] == "not given").all() and "74.06" in set(published["test acc %"])
 
 
 def test_results_queues_the_study_and_refuses_an_unknown_model(app_env, queue_env, tiny_model_dirs, tmp_path):

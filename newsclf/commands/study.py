@@ -1,5 +1,6 @@
-"""`newsclf study queue [--pretrained-small ID] [--pretrained-large ID] [--dry-run]` and `newsclf study status`:
-queue the study's grid as jobs; show its progress, build its ensemble when due, compare with the published numbers."""
+"""`newsclf study queue [--pretrained-small ID] [--pretrained-large ID] [--dry-run]`, `newsclf study status` and
+`newsclf study table [--json]`: queue the study's grid as jobs; show its progress, build its ensemble when due;
+the published table (model x strategy) with our matching runs beside each row."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = actions.add_parser("status", help="the studies' jobs, their ensemble (built once when due), and the published numbers")
     s.add_argument("--runs-dir", default=None)
     s.set_defaults(func=cmd_status)
+    t = actions.add_parser("table", help="the study's published table, and our best matching run of each model x strategy")
+    t.add_argument("--runs-dir", default=None)
+    t.add_argument("--json", action="store_true", help="print both tables as JSON")
+    t.set_defaults(func=cmd_table)
+
+
+def _print(frame) -> None:
+    print(frame.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.2f}"))
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
@@ -54,5 +63,24 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  ensemble: {record.ensemble}")
         if record.ensemble_error:
             print(f"  ensemble refused: {record.ensemble_error}")
-        print(study_table(runs, record).to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.2f}"))
+        _print(study_table(runs, record))
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    import json
+
+    from newsclf import store
+    from newsclf.config import resolve_runs_dir
+    from newsclf.study import published_frame, study_table
+
+    ours = study_table(store.finished_runs(resolve_runs_dir(args.runs_dir)))
+    if args.json:
+        print(json.dumps({"published": published_frame().to_dict(orient="records"),
+                          "ours": json.loads(ours.to_json(orient="records"))}, indent=1))
+        return 0
+    print("The study's published table (\"not given\": the study gives no figure):")
+    _print(published_frame())
+    print("\nOur best run (by validation accuracy) of each model x strategy beside it:")
+    _print(ours)
     return 0

@@ -6,7 +6,7 @@ resolves each id inside the ensemble's own runs dir (store.resolve_run: no paths
 and loads it with newsclf.predict.load_predictor. Members are never ensembles (no nesting).
 
     combine_probs(member_probs, weights, combine)   (N, C) from K x (N, C)
-    fit_weights(val_probs, y_val, combine)           weights minimising validation log-loss
+    fit_weights(val_probs, y_val, combine)           weights minimising validation log-loss (on the simplex)
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from newsclf import store
+from newsclf.models.ensemble_weights import EPS, combine64, fit_weights  # noqa: F401  (fit_weights: re-exported)
 
 SPEC = "ensemble.json"
-EPS = 1e-12
 MAX_MEMBERS = 16
 
 
@@ -51,21 +51,12 @@ class EnsembleModel:
         return combine_probs([m.predictor.predict_proba(texts) for m in self.members], self.weights, self.combine)
 
 
-# ---- combination and weights -----------------------------------------------------------------
+# ---- combination and weights (newsclf.models.ensemble_weights: float64 rules, the simplex fit) -----------
 def combine_probs(member_probs: Sequence[np.ndarray], weights: Sequence[float], combine: str = "mean") -> np.ndarray:
-    """Weighted mean of K (N, C) probability arrays, or (logmean) the renormalised weighted geometric mean."""
-    w = normalised(weights)
-    stack = np.stack([np.asarray(p, dtype=np.float64) for p in member_probs])  # (K, N, C)
-    if combine == "mean":
-        out = np.tensordot(w, stack, axes=1)
-    elif combine == "logmean":
-        z = np.tensordot(w, np.log(np.clip(stack, EPS, 1.0)), axes=1)  # (N, C)
-        z -= z.max(axis=1, keepdims=True)
-        out = np.exp(z)
-    else:
-        raise ValueError(f"combine: unknown rule {combine!r}; choose mean or logmean")
-    out /= np.clip(out.sum(axis=1, keepdims=True), EPS, None)
-    return out.astype(np.float32)
+    """Weighted mean of K (N, C) probability arrays, or (logmean) the renormalised weighted geometric mean;
+    computed in float64, stored as float32. The weights are normalised first without overflow (`normalised`:
+    1e308, 1e308 is 0.5, 0.5, not inf/inf)."""
+    return combine64(member_probs, normalised(weights), combine).astype(np.float32)
 
 
 def normalised(weights: Sequence[float]) -> np.ndarray:
@@ -80,27 +71,8 @@ def normalised(weights: Sequence[float]) -> np.ndarray:
 
 
 def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.log(np.clip(probs[np.arange(len(y)), y], EPS, 1.0)).mean()) if len(y) else 0.0
-
-
-def fit_weights(val_probs: Sequence[np.ndarray], y_val: np.ndarray, combine: str = "mean") -> np.ndarray:
-    """Weights on the simplex minimising the validation log-loss of the combination (softmax
-    parametrisation, L-BFGS from equal weights). Only validation predictions go in."""
-    from scipy.optimize import minimize
-
-    k = len(val_probs)
-    y_val = np.asarray(y_val, dtype=np.int64)
-    if k == 1 or len(y_val) == 0:
-        return np.full(k, 1.0 / k)
-
-    def loss(theta: np.ndarray) -> float:
-        w = np.exp(theta - theta.max())
-        return log_loss(combine_probs(val_probs, w / w.sum(), combine).astype(np.float64), y_val)
-
-    res = minimize(loss, np.zeros(k), method="L-BFGS-B", bounds=[(-10, 10)] * k)
-    w = np.exp(res.x - res.x.max())
-    w = w / w.sum()
-    return w if loss(res.x) <= loss(np.zeros(k)) else np.full(k, 1.0 / k)
+    return float(-np.log(np.clip(np.asarray(probs, dtype=np.float64)[np.arange(len(y)), y], EPS, 1.0)).mean()) \
+        if len(y) else 0.0
 
 
 def parse_weights(spec: str, n_members: int) -> tuple[str, np.ndarray | None]:
