@@ -11,20 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from newsclf.runfiles import UnsafeRunFileError, append_inside, open_inside
-
-
-def json_default(value: Any) -> Any:
-    """numpy scalars and arrays, and paths, as JSON values."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+from newsclf.runfiles import UnsafeRunFileError, append_inside, json_default, open_inside
 
 
 def _line_encoder():

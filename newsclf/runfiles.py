@@ -172,12 +172,24 @@ def read_json_inside(run_dir: str | os.PathLike, name: str, default: Any = None)
         return default
 
 
+def json_default(value: Any) -> Any:
+    """numpy scalars and arrays, and paths, as JSON values."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def write_json_inside(run_dir: str | os.PathLike, name: str, data: Any) -> None:
     """Write `run_dir/name` atomically, acting on the run folder entry itself: the folder is opened
     without following a link (UnsafeRunFileError when it is one) and the temp file and the replace are
     relative to it, so a folder swapped for a link after it was resolved is never written through;
     a link planted under `name` is replaced, not followed."""
-    from newsclf.metrics_log import json_default
     from newsclf.safeio import UnsafePathError, replace_bytes
 
     if not name or name in (".", "..") or "/" in name or os.sep in name or "\x00" in name:

@@ -20,6 +20,7 @@ Designed to fold into the one run-directory module (issue 19): the schemas becom
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -34,6 +35,16 @@ MAX_TEXT = 100_000  # reasons, tracebacks
 MAX_CLASSES = 10_000
 MAX_DOCS = 50_000_000
 MAX_DOC_ID = 512
+
+
+@dataclass
+class Predictions:
+    """Per-document predictions of one split."""
+
+    doc_id: np.ndarray  # (N,) str
+    y_true: np.ndarray  # (N,) int
+    y_pred: np.ndarray  # (N,) int
+    probs: np.ndarray  # (N, C) float32
 
 
 class DamagedError(RunNotFoundError):
@@ -328,8 +339,6 @@ def parse_event(raw: Any) -> dict[str, Any] | None:
 def parse_predictions(arrays: Mapping[str, np.ndarray], n_classes: int | None = None):
     """store.Predictions from the arrays of a predictions npz: doc_id (N,) text, y_true/y_pred (N,)
     integers in [0, C), probs (N, C) finite floats in [0, 1]; C = `n_classes` when known."""
-    from newsclf.store import Predictions
-
     doc_id, y_true, y_pred, probs = (arrays[k] for k in ("doc_id", "y_true", "y_pred", "probs"))
     n = len(doc_id) if doc_id.ndim == 1 else -1
     if not (doc_id.ndim == 1 and doc_id.dtype.kind in "US" and doc_id.dtype.itemsize <= 4 * MAX_DOC_ID):

@@ -20,42 +20,35 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import errno
-import fcntl
 import json
 import os
 import re
-import stat
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
-
-import numpy as np
+from typing import Any
 
 from newsclf import runfiles, runschema
 from newsclf.errors import RunNotFoundError
-from newsclf.safeio import read_capped
 from newsclf.metrics_log import MetricsWriter, read_metrics  # noqa: F401 - part of this module's API
-from newsclf.metrics_log import encode_line as _encode_line, json_default as _json_default  # noqa: F401
+from newsclf.metrics_log import encode_line as _encode_line  # noqa: F401
 from newsclf.runfiles import (PICKLE_SUFFIXES, UnsafeRunFileError, append_inside, check_model_dir,  # noqa: F401
-                              inside_run, open_inside, read_json_inside, recover_checkpoint, run_json, swap_in,
-                              write_json_inside)
+                              inside_run, json_default as _json_default, open_inside, read_json_inside,
+                              recover_checkpoint, run_json, swap_in, write_json_inside)
+from newsclf.runpreds import PREDICTIONS, load_predictions, read_predictions, save_predictions  # noqa: F401
+from newsclf.runschema import Predictions  # noqa: F401 - part of this module's API
+from newsclf.runstatus import (STATES, STATUS, STATUS_LOCK, file_lock, read_json, read_status,  # noqa: F401
+                               update_status)
 
 CONFIG = "config.json"
 LABELS = "labels.json"
-STATUS = "status.json"
 METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 LOG = "train.log"
 BEST = "best"
 LAST = "last"
 STOP = "STOP"
-PREDICTIONS = "predictions_{split}.npz"
-STATUS_LOCK = ".status.lock"
-
-STATES = runschema.STATES  # what newsclf writes; readers also see "unknown" (unreadable) and "damaged"
 MAX_JSON_BYTES = runfiles.MAX_JSON_BYTES
 TERMINAL_STATES = ("finished", "failed", "cancelled")
 RESULT_KEYS = ("model", "val_acc", "test_acc", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
@@ -149,114 +142,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def read_json(path: Path, default: Any = None) -> Any:
-    """Read JSON; a missing, empty, corrupt, oversized, linked or non-regular file gives `default`.
-    (Opened without blocking and without following a link: a FIFO or a planted link is never read.)"""
-    try:
-        return json.loads(read_capped(path, MAX_JSON_BYTES, nofollow=True))
-    except (OSError, ValueError, RecursionError):
-        return default
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (flock) on `path`, created if needed; a link or a non-regular file in
-    its place is refused (UnsafeRunFileError), never followed or blocked on."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, 0o644)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENXIO):
-            raise UnsafeRunFileError(f"{path} is a link or not a regular file; remove it") from None
-        raise
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnsafeRunFileError(f"{path} is not a regular file; remove it")
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-# ---- status -------------------------------------------------------------------------------
-def read_status(run_dir: Path) -> dict[str, Any]:
-    """The status, every field checked (newsclf.runschema): missing, unreadable or refused (a link, a
-    FIFO) reads as state 'unknown', a value newsclf did not write as state 'damaged', each with a reason."""
-    try:
-        raw = read_json_inside(run_dir, STATUS)
-    except UnsafeRunFileError as exc:
-        return {"state": "unknown", "reason": f"{STATUS} refused: {exc}"}
-    except OSError:
-        raw = None
-    if not isinstance(raw, dict) or raw.get("state") not in STATES:
-        return {"state": "unknown", "reason": "status.json missing or unreadable"}
-    try:
-        return runschema.parse_status(raw)
-    except runschema.DamagedError as exc:
-        return {"state": "damaged", "reason": str(exc)}
-
-
-def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
-    """Read-modify-write status.json under a lock; returns the new status. Fields that fail their check
-    are dropped on the way (the file is repaired), and the write replaces the file in the run folder
-    itself (never through a link)."""
-    run_dir = Path(run_dir)
-    with file_lock(run_dir / STATUS_LOCK):
-        status = runschema.clean(runschema.STATUS, read_json(run_dir / STATUS, default={}))
-        status.update(updates)
-        status["updated"] = time.time()
-        write_json_inside(run_dir, STATUS, status)
-    return status
-
-
-# ---- predictions ----------------------------------------------------------------------------
-@dataclass
-class Predictions:
-    """Per-document predictions of one split."""
-
-    doc_id: np.ndarray  # (N,) str
-    y_true: np.ndarray  # (N,) int
-    y_pred: np.ndarray  # (N,) int
-    probs: np.ndarray  # (N, C) float32
-
-
-def save_predictions(run_dir: Path, split: str, preds: Predictions) -> None:
-    """Write predictions_{split}.npz (compressed) through a temp file replaced in (never through a link)."""
-    from newsclf.safeio import replace_file
-
-    replace_file(Path(run_dir) / PREDICTIONS.format(split=split), lambda fh: np.savez_compressed(
-        fh, doc_id=np.asarray(preds.doc_id, dtype=str), y_true=preds.y_true.astype(np.int64),
-        y_pred=preds.y_pred.astype(np.int64), probs=preds.probs.astype(np.float32)))
-
-
-def read_predictions(run_dir: Path, split: str, n_classes: int | None = None) -> Predictions:
-    """The stored predictions of `split`, every array checked (runschema.parse_predictions: shapes, dtypes,
-    labels in range, finite probabilities); sizes are checked before anything is inflated (safenpz), and
-    nothing is unpickled. FileNotFoundError when absent, DamagedError (one line) when not usable."""
-    from newsclf.safenpz import NpzError, budget, load_npz
-
-    name = PREDICTIONS.format(split=split)
-    try:
-        with open_inside(run_dir, name) as fh:
-            arrays = load_npz(fh, ("doc_id", "y_true", "y_pred", "probs"), budget(os.fstat(fh.fileno()).st_size))
-        return runschema.parse_predictions(arrays, n_classes)
-    except (NpzError, runschema.DamagedError) as exc:
-        raise runschema.DamagedError(f"run {Path(run_dir).name}: {name}: {exc}") from None
-
-
-def load_predictions(run_dir: Path, split: str) -> Predictions | None:
-    """read_predictions, or None when absent, refused or damaged."""
-    try:
-        return read_predictions(run_dir, split)
-    except (OSError, runschema.DamagedError):
-        return None
-
-
 def load_labels(run_dir: Path) -> list[str]:
     """labels.json: 1 to runschema.MAX_CLASSES class names, each a non-empty text of at most 200 characters."""
     labels = read_json_inside(run_dir, LABELS)
@@ -278,6 +163,145 @@ def request_stop(run_dir: Path) -> None:
         fh.write(str(time.time()).encode())
 
 
-# listings and finished runs, parsed once (newsclf.runlist builds on the readers above)
-from newsclf.runlist import (FinishedRun, RunInfo, describe_config, finished_runs, list_runs,  # noqa: E402,F401
-                             load_finished, read_config, read_run)
+# ---- listing and finished runs: every file parsed once ------------------------------------
+@dataclass
+class RunInfo:
+    """What a listing needs to know about one run; `problem` says why a run is "damaged" (one line)."""
+
+    run_id: str
+    path: Path
+    config: dict[str, Any]
+    status: dict[str, Any]
+    results: dict[str, Any] | None
+    problem: str | None = None
+
+    @property
+    def state(self) -> str:
+        return "damaged" if self.problem else self.status.get("state", "unknown")
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", "?"))
+
+    @property
+    def detail(self) -> str:
+        """The model family's short description of this run's configuration (e.g. "tfidf / cnb")."""
+        return describe_config(self.config)
+
+    @property
+    def label(self) -> str:
+        """A short human label: id plus model detail."""
+        return f"{self.run_id} ({self.detail})"
+
+
+def describe_config(config: dict[str, Any]) -> str:
+    """A run config's short label from its model family (newsclf.models registry); "?" when unknown."""
+    from newsclf.models import get_family
+
+    try:
+        return get_family(config.get("model", "?")).describe(config)
+    except (ValueError, TypeError, AttributeError):
+        return str(config.get("model", "?"))[:40]
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config.json, validated (RunConfig: known fields, types, choices, finite numbers in range);
+    DamagedError (one line) when it is missing, unreadable or invalid. Nothing is resolved (no file read)."""
+    from newsclf.config import ConfigError, RunConfig
+
+    config = read_json_inside(run_dir, CONFIG)
+    if not isinstance(config, dict):
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: config.json is missing or unreadable")
+    try:
+        RunConfig.from_dict(config).validate()
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: config.json: {str(exc)[:200]}") from None
+    return config
+
+
+def read_run(path: Path) -> RunInfo | None:
+    """One run for listings, parsed once: config validated (RunConfig), status and results checked
+    (runschema). None for a folder that is not a run (no readable config.json); a bad value makes the
+    run "damaged" with a one-line `problem`, its bad file's content left out."""
+    from newsclf.config import ConfigError, RunConfig
+
+    config = run_json(path, CONFIG)
+    if not isinstance(config, dict):
+        return None
+    status, problem = read_status(path), None
+    try:
+        RunConfig.from_dict(config).validate()
+    except (ConfigError, TypeError, ValueError) as exc:
+        problem = f"config.json: {str(exc)[:200]}"
+        config = {"model": config["model"]} if isinstance(config.get("model"), str) else {}
+    results = run_json(path, RESULTS)
+    try:
+        results = runschema.parse_results(results) if isinstance(results, dict) else None
+    except runschema.DamagedError as exc:
+        problem, results = problem or str(exc), None
+    if status["state"] == "damaged":
+        problem = problem or status["reason"]
+    return RunInfo(path.name, path, config, status, results, problem)
+
+
+def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
+    """Every run directory (newest first); half-written or foreign folders are skipped, linked ones too
+    (a linked run dir could lead anywhere: only real folders are runs)."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    paths = [p for p in root.iterdir() if RUN_ID_RE.match(p.name) and not p.is_symlink() and p.is_dir()]
+    runs = [r for r in map(read_run, paths) if r is not None]
+    runs.sort(key=lambda r: r.run_id, reverse=True)
+    return runs
+
+
+def finished_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
+    """Runs with state finished (not damaged), a results.json holding every RESULT_KEY, and a registered
+    model family (a run naming an unknown family is listed by `list_runs` but cannot be compared or loaded)."""
+    from newsclf.models import family_names
+
+    known = set(family_names())
+    return [r for r in list_runs(runs_dir)
+            if r.state == "finished" and r.model in known and r.results and all(k in r.results for k in RESULT_KEYS)]
+
+
+@dataclass
+class FinishedRun:
+    """A finished run's stored facts: config, results, class names and val/test predictions (checked)."""
+
+    run_id: str
+    path: Path
+    config: dict[str, Any]
+    results: dict[str, Any]
+    labels: list[str]
+    val: Predictions
+    test: Predictions
+
+    @property
+    def detail(self) -> str:
+        return describe_config(self.config)
+
+
+def load_finished(run_dir: Path) -> FinishedRun:
+    """Read a finished run for comparisons and ensembles, every file parsed once (config validated,
+    results and predictions checked against its class names); RunNotFoundError (one line) when it is
+    not finished, lacks results, or is damaged."""
+    run_dir = Path(run_dir)
+    info = read_run(run_dir)
+    state = info.state if info else "unknown"
+    if info is None or info.problem:
+        detail = f"damaged: {info.problem}" if info and info.problem else "config.json missing or unreadable"
+        raise runschema.DamagedError(f"run {run_dir.name}: {detail}")
+    if state != "finished" or info.results is None or any(k not in info.results for k in RESULT_KEYS):
+        raise RunNotFoundError(f"run {run_dir.name}: not a finished run (state: {state}); only finished runs can be used")
+    labels = load_labels(run_dir)
+    preds = {}
+    for split in ("val", "test"):
+        try:
+            preds[split] = read_predictions(run_dir, split, len(labels))
+        except (OSError, runschema.DamagedError) as exc:
+            detail = str(exc).removeprefix(f"run {run_dir.name}: ") if isinstance(exc, runschema.DamagedError) \
+                else f"predictions_{split}.npz is missing or unreadable"
+            raise RunNotFoundError(f"run {run_dir.name}: {detail}; run `python -m newsclf evaluate {run_dir.name}`") from None
+    return FinishedRun(run_dir.name, run_dir, info.config, info.results, labels, preds["val"], preds["test"])
