@@ -169,14 +169,14 @@ def test_run_json_files_are_read_with_a_size_limit(tmp_path):
     assert growth < 50, f"{growth:.0f} MB"
 
 
-@pytest.mark.parametrize("kind", ["sparse-1GB", "tiny-events-9MB", "one-endless-line-9MB"])
+@pytest.mark.parametrize("kind", ["sparse-1GB", "tiny-events-3MB", "one-endless-line-9MB"])
 def test_metrics_jsonl_is_streamed_and_thinned(kind, tmp_path):
     path = tmp_path / "metrics.jsonl"
     with open(path, "wb") as fh:
         if kind == "sparse-1GB":
             fh.truncate(1 << 30)
-        elif kind == "tiny-events-9MB":
-            fh.write(b'{"type":"step"}\n' * (9 * (1 << 20) // 16))
+        elif kind == "tiny-events-3MB":
+            fh.write(b'{"type":"step"}\n' * (3 * (1 << 20) // 16))
         else:
             fh.write(b'{"type": "step", "x": "' + b"y" * (9 << 20) + b'"}\n')
     growth, outcome = peak_growth("from newsclf import store; from pathlib import Path",
