@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from newsclf import store
+from newsclf import runschema, store
 from newsclf.errors import UserError
 
 N_BINS = 15
@@ -159,12 +159,13 @@ def calibrate_run(run_dir: str | Path) -> Calibration:
     if val is None or test is None:
         raise UserError(f"run {run_dir.name}: has no stored predictions to calibrate on; evaluate it first")
     cal = calibrate(val, test)
-    store.write_json_atomic(run_dir / CALIBRATION, cal.to_dict())
+    store.write_json_inside(run_dir, CALIBRATION, cal.to_dict())
     results = store.read_json(run_dir / store.RESULTS)
     if isinstance(results, dict):
+        results = runschema.clean(runschema.RESULTS, results)  # a bad stored value is dropped, not kept
         results.update(temperature=cal.temperature, ece_val=cal.ece_val, ece_test=cal.ece_test,
                        ece_test_scaled=cal.ece_test_scaled)
-        store.write_json_atomic(run_dir / store.RESULTS, results)
+        store.write_json_inside(run_dir, store.RESULTS, results)
     return cal
 
 

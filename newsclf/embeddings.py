@@ -18,17 +18,20 @@ This module imports neither torch nor transformers at import time (config checks
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
+
+from newsclf.safeio import UnsafePathError, open_regular, read_capped, real_dir, replace_bytes
+from newsclf.vectorfiles import (MAX_DIM, MAX_LINE_CHARS, PEEK_LINES, EmbeddingsError,  # noqa: F401 - re-exported
+                                 _lines, _open_text, _parse, iter_vectors, read_vectors)
 
 GLOVE_REPO = "stanfordnlp/glove"  # the Stanford NLP group's own hub repository of the GloVe releases
 GLOVE_FILE = "glove.6B.zip"  # 822 MB: 400k uncased words (Wikipedia 2014 + Gigaword 5), 50/100/200/300d
@@ -48,10 +51,6 @@ DOWNLOADS: dict[str, Download] = {
 VECTOR_SUFFIXES = (".txt", ".vec", ".zip", ".gz")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 EMBEDDING_KEYS = ("word_embeddings.weight", "embed_tokens.weight", "wte.weight", "shared.weight")
-
-
-class EmbeddingsError(ValueError):
-    """One line a user can act on (the CLI prints it as is)."""
 
 
 # ---- what a spec names (cheap: used by config checks) -----------------------------------------------
@@ -75,8 +74,8 @@ def describe(spec: str) -> str:
     if kind == "vectors":
         return path.name
     try:  # the model's own name ("nreimers/MiniLM-L6-H384-uncased" -> its last part), else the folder's
-        origin = json.loads((path / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
-    except (OSError, ValueError, AttributeError):
+        origin = json.loads(read_capped(path / "config.json", 1 << 20)).get("_name_or_path")
+    except (OSError, ValueError, AttributeError, RecursionError):
         origin = None
     name = Path(origin).name if isinstance(origin, str) and origin.strip("/") else path.name
     return f"{name} (sub-words)"
@@ -93,68 +92,15 @@ def peek_dim(spec: str, want: int | None = None) -> int:
     path = Path(spec).expanduser()
     if kind == "hf":
         return hf_dim(path)
-    if not path.is_file():
+    if not path.exists():
         raise EmbeddingsError(f"file not found: {spec}")
     try:  # `want` only picks the member of an archive: the size is what the file holds
-        with _open_text(path, want) as lines:
-            for _, vector in _parse(lines, None):
+        with _open_text(path, want) as stream:
+            for _, vector in _parse(_lines(stream, path, max_skipped=PEEK_LINES), None):
                 return len(vector)
-    except (OSError, zipfile.BadZipFile, EOFError, UnicodeError) as exc:
+    except (OSError, zipfile.BadZipFile, EOFError, UnicodeError, zlib.error) as exc:
         raise EmbeddingsError(f"cannot read {spec}: {exc}") from None
     raise EmbeddingsError(f"{spec} holds no word vectors (expected lines: word v1 ... vD)")
-
-
-# ---- local vector files -------------------------------------------------------------------------------
-def iter_vectors(path: Path, dim: int | None = None) -> Iterator[tuple[str, np.ndarray]]:
-    """(word, float32 vector) of a GloVe/word2vec/fastText text file, plain, .gz or .zip.
-
-    The size is `dim` when given, else that of the first vector line; lines of another size (the
-    "N D" header, words containing spaces) are skipped. A zip may hold several files: the one whose
-    name ends in f"{dim}d.txt" (default 300d) is read, else the first .txt/.vec.
-    """
-    try:
-        with _open_text(Path(path), dim) as lines:
-            yield from _parse(lines, dim)
-    except (OSError, zipfile.BadZipFile, EOFError, UnicodeError) as exc:
-        raise EmbeddingsError(f"cannot read {path}: {exc}") from None
-
-
-def _open_text(path: Path, dim: int | None):
-    if path.suffix == ".zip":
-        zf = zipfile.ZipFile(path)
-        names = [n for n in zf.namelist() if n.endswith((".txt", ".vec"))]
-        pick = [n for n in names if n.endswith(f"{dim or 300}d.txt")] or names
-        if not pick:
-            raise EmbeddingsError(f"no .txt or .vec file inside {path}")
-        return io.TextIOWrapper(zf.open(pick[0]), encoding="utf-8", errors="replace")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
-def _parse(lines: Iterable[str], dim: int | None) -> Iterator[tuple[str, np.ndarray]]:
-    for line in lines:
-        parts = line.rstrip("\r\n ").split(" ")
-        if len(parts) < 3 or (dim is not None and len(parts) != dim + 1):
-            continue  # a header "N D", a blank line, or a vector of another size
-        try:
-            vector = np.asarray(parts[1:], dtype=np.float32)
-        except ValueError:
-            continue
-        if dim is None:
-            dim = len(vector)
-        yield parts[0], vector
-
-
-def read_vectors(path: Path, dim: int, wanted: set[str]) -> dict[str, np.ndarray]:
-    """The vectors of the words in `wanted` (first occurrence; case-sensitive, then lower-cased)."""
-    found: dict[str, np.ndarray] = {}
-    for word, vector in iter_vectors(path, dim):
-        for key in (word, word.lower()):
-            if key in wanted and key not in found:
-                found[key] = vector
-                break
-    return found
 
 
 # ---- downloads ----------------------------------------------------------------------------------------
@@ -181,7 +127,10 @@ def fetch_download(name: str, data_home: str | os.PathLike) -> Path:
     cached = cached_download(name, data_home)
     if cached is not None:
         return cached
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        real_dir(root, create=True)  # a data home is shared: never download into a planted link
+    except UnsafePathError as exc:
+        raise EmbeddingsError(f"embeddings: {exc}") from None
     marker = root / f"{item.filename}.sha256"
     if _offline():
         raise EmbeddingsError(offline_message(name, "HF_HUB_OFFLINE=1 is set"))
@@ -195,7 +144,7 @@ def fetch_download(name: str, data_home: str | os.PathLike) -> Path:
     if expected and digest != expected:
         raise EmbeddingsError(f"embeddings: {item.filename} has sha256 {digest[:12]}..., the hub says "
                               f"{expected[:12]}...: delete {path} and try again")
-    marker.write_text(json.dumps({"sha256": digest, "size": path.stat().st_size, "hub_sha256": expected}))
+    replace_bytes(marker, json.dumps({"sha256": digest, "size": path.stat().st_size, "hub_sha256": expected}).encode())
     return path
 
 
@@ -227,7 +176,7 @@ def _expected_sha256(repo: str, filename: str) -> str | None:
 
 def _verified(path: Path, marker: Path) -> bool:
     try:
-        record = json.loads(marker.read_text())
+        record = json.loads(read_capped(marker, 4096, nofollow=True))
         return path.is_file() and record.get("size") == path.stat().st_size and bool(record.get("sha256"))
     except (OSError, ValueError, AttributeError):
         return False
@@ -235,7 +184,7 @@ def _verified(path: Path, marker: Path) -> bool:
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
@@ -253,14 +202,27 @@ def is_hf_dir(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file() and any((path / f).is_file() for f in WEIGHT_FILES)
 
 
+def _checked(path: Path) -> Path:
+    """The folder after models.hf_folder's checks (no remote code, nothing outside it, no FIFO)."""
+    from newsclf.models.hf_folder import ModelFolderError, check_folder
+
+    try:
+        return check_folder(path)
+    except ModelFolderError as exc:
+        raise EmbeddingsError(str(exc)) from None
+
+
 def hf_dim(path: Path) -> int:
     """The input-embedding width of a local HF model folder, from its config.json."""
     if not is_hf_dir(path):
         raise EmbeddingsError(f"{path} is not a Hugging Face model folder (config.json + model.safetensors)")
+    _checked(path)
     try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        config = json.loads(read_capped(path / "config.json", 4 << 20))
+    except (OSError, ValueError, RecursionError) as exc:
         raise EmbeddingsError(f"cannot read {path / 'config.json'}: {exc}") from None
+    if not isinstance(config, dict):
+        raise EmbeddingsError(f"{path / 'config.json'} is not a JSON object")
     for key in ("embedding_size", "hidden_size", "dim", "d_model", "n_embd"):
         if isinstance(config.get(key), int) and config[key] > 0:
             return int(config[key])
@@ -271,10 +233,16 @@ def hf_embedding_table(path: Path) -> np.ndarray:
     """(V, E) float32: the model's input word-embedding table, read with safetensors (never pickle)."""
     from safetensors import safe_open
 
+    from newsclf.models.hf_folder import INDEX_FILE, ModelFolderError, weight_files
+
+    _checked(path)
     files = [path / "model.safetensors"]
     if not files[0].is_file():
-        index = json.loads((path / "model.safetensors.index.json").read_text(encoding="utf-8"))
-        files = [path / f for f in sorted(set(index["weight_map"].values()))]
+        try:  # shards named by the index: plain file names of this folder only, never ../ or /etc/...
+            index = json.loads(read_capped(path / INDEX_FILE, 32 << 20))
+            files = weight_files(path, index)
+        except (OSError, ValueError, RecursionError, ModelFolderError) as exc:
+            raise EmbeddingsError(f"{path}: {INDEX_FILE}: {exc}") from None
     for file in files:
         with safe_open(str(file), framework="numpy") as fh:
             for key in fh.keys():
@@ -288,6 +256,7 @@ def hf_tokenizer(path: Path):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers import AutoTokenizer
 
+    _checked(path)
     try:
         tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     except Exception as exc:  # noqa: BLE001 - any load failure is a config problem of this folder
@@ -309,9 +278,13 @@ def check(spec: str, dim: int | None, data_home: str | os.PathLike = "data") -> 
     path = Path(spec).expanduser()
     if kind == "hf":
         hf_dim(path)
-        if hf_embedding_table(path).shape[1] != hf_dim(path):
+        table = hf_embedding_table(path)
+        if table.shape[1] != hf_dim(path):
             raise EmbeddingsError(f"{path}: the embedding table's width differs from config.json")
-        hf_tokenizer(path)
+        tok = hf_tokenizer(path)
+        if len(tok) > table.shape[0]:
+            raise EmbeddingsError(f"{path}: its embedding table has {table.shape[0]:,} rows but its tokenizer "
+                                  f"{len(tok):,} tokens; the folder's weights and tokenizer do not belong together")
         return
     if path.suffix.lower() not in VECTOR_SUFFIXES and not path.is_file():
         raise EmbeddingsError(f"unknown embeddings {spec!r}: give one of {', '.join(DOWNLOADS)}, "

@@ -6,10 +6,13 @@ Members must be finished runs of the same protocol with the same class names and
 validation and test documents (doc ids and labels). Their stored predictions are combined: no
 member is re-run. Weights are fitted on VALIDATION predictions only (`auto`), equal, or given;
 the test split is scored once with the chosen weights. Everything is checked before the run
-directory exists; a failure while writing removes it, so a refused ensemble leaves nothing.
+directory exists; it is written into a hidden `.building-*` folder of the runs dir and renamed into
+place whole, so a refused ensemble leaves nothing and a killed one leaves only a hidden folder,
+removed by the next `ensemble` or `runs list` (`clean_orphans`) once its process is gone.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -25,6 +28,8 @@ from newsclf.models import get_family
 from newsclf.models.ensemble_weights import val_log_loss
 
 
+BUILDING = ".building-"  # an ensemble being written (renamed into place whole when complete)
+OWNER = "owner.json"  # the writing process's identity, so a leftover of a killed one can be recognised
 MemberRun = store.FinishedRun  # a member is any finished run (its stored predictions are what is combined)
 
 
@@ -32,7 +37,7 @@ def load_member(run: str | Path, runs_dir: Path) -> MemberRun:
     """A finished, non-ensemble run with both prediction files and a best/ model; UserError (one line) otherwise."""
     path = store.resolve_run(run, runs_dir)
     try:
-        impl.check_member_config(store.read_json_inside(path, store.CONFIG))
+        impl.check_member_config(store.read_config(path))
         member = store.load_finished(path)
     except (store.RunNotFoundError, ConfigError) as exc:
         raise UserError(f"member {path.name}: {str(exc).removeprefix(f'run {path.name}: ')}") from None
@@ -91,22 +96,55 @@ def build_ensemble(runs: Sequence[str | Path], runs_dir: str | Path | None = Non
                     weights_from=source, combine=combine).resolved()
     preds = {split: _combined(members, split, w, combine) for split in ("val", "test")}
     results = ensemble_results(members, preds, w, source, combine, fit_seconds)
-    run_dir = store.create_run_dir(runs_dir, cfg.name or get_family(cfg.model).run_name(cfg))
+    clean_orphans(runs_dir)
+    run_id = store.new_run_id(cfg.name or get_family(cfg.model).run_name(cfg))
+    work = runs_dir / f"{BUILDING}{run_id}"
+    work.mkdir(parents=True)
     try:
+        from newsclf.jobs import process_identity
+
+        store.write_json_atomic(work / OWNER, process_identity(os.getpid()))
         started = time.time()
-        store.write_json_atomic(run_dir / store.LABELS, list(first.labels))
+        store.write_json_atomic(work / store.LABELS, list(first.labels))
         for split, p in preds.items():
-            store.save_predictions(run_dir, split, p)
+            store.save_predictions(work, split, p)
         store.swap_in(lambda d: impl.save_spec(d, [m.run_id for m in members], w, combine, source),
-                      run_dir / store.BEST)
-        store.write_json_atomic(run_dir / store.RESULTS, {**results, "run_id": run_dir.name})
-        store.update_status(run_dir, state="finished", started=started, ended=time.time(), device="cpu",
+                      work / store.BEST)
+        store.write_json_atomic(work / store.RESULTS, {**results, "run_id": run_id})
+        store.update_status(work, state="finished", started=started, ended=time.time(), device="cpu",
                             reason=None, error=None)
-        store.write_json_atomic(run_dir / store.CONFIG, cfg.to_dict())  # last: only now is it a run
+        store.write_json_atomic(work / store.CONFIG, cfg.to_dict())
+        (work / OWNER).unlink()
+        run_dir = runs_dir / run_id
+        os.rename(work, run_dir)  # whole, at once: a listing never sees half an ensemble
     except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         raise
     return run_dir
+
+
+def clean_orphans(runs_dir: str | Path) -> list[str]:
+    """Remove `.building-*` folders left by a killed `ensemble` (their owner process is gone, or they
+    record none and are over a minute old); returns their names. Never follows a link."""
+    from newsclf.jobs import process_alive
+
+    removed = []
+    try:
+        entries = [p for p in Path(runs_dir).iterdir() if p.name.startswith(BUILDING)]
+    except OSError:
+        return removed
+    for path in entries:
+        if path.is_symlink() or not path.is_dir():
+            continue
+        owner = store.run_json(path, OWNER)
+        try:
+            old = time.time() - path.stat().st_mtime > 60
+        except OSError:
+            continue
+        if (isinstance(owner, dict) and not process_alive(owner)) or (owner is None and old):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
 
 
 def _combined(members: Sequence[MemberRun], split: str, w: np.ndarray, combine: str) -> store.Predictions:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from newsclf import store
+from newsclf import runschema, store
 from newsclf.models import get_family
 
 ProgressSink = Callable[[dict[str, Any]], None]
@@ -47,8 +47,7 @@ def evaluate_run(run_dir: Path, device: str = "cpu", train_seconds: float | None
     model, encoder = load_model_dir(cfg.model, run_dir / store.BEST, device)
     predictor = Predictor(run_dir, cfg.model, list(data.label_names), config, model, encoder, device,
                           cfg.eval_batch_size)
-    previous = store.run_json(run_dir, store.RESULTS)
-    previous = previous if isinstance(previous, dict) else {}
+    previous = runschema.clean(runschema.RESULTS, store.run_json(run_dir, store.RESULTS))  # bad values dropped
     results: dict[str, Any] = {"model": cfg.model, "run_id": run_dir.name, "protocol": cfg.protocol}
     sync = cuda_sync(device) or (lambda: None)
     batched_ms = 0.0
@@ -76,8 +75,7 @@ def evaluate_run(run_dir: Path, device: str = "cpu", train_seconds: float | None
             params = family.count_params(model)
     results.update(params=int(params[0]), trainable_params=int(params[1]))
     results["train_seconds"] = float(train_seconds if train_seconds is not None else previous.get("train_seconds", 0.0))
-    state = store.run_json(run_dir / store.LAST, "state.json")
-    state = state if isinstance(state, dict) else {}
+    state = runschema.clean({"best_epoch": runschema.COUNT}, store.run_json(run_dir / store.LAST, "state.json"))
     results["best_epoch"] = int(previous.get("best_epoch") or state.get("best_epoch") or best_epoch_from_metrics(run_dir))
     results["device"] = device_name(device)
     results["n_train"], results["n_val"], results["n_test"] = len(data.train.texts), len(data.val.texts), len(data.test.texts)

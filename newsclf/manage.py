@@ -111,22 +111,16 @@ def read_meta(run_dir: str | os.PathLike) -> RunMeta:
 
 
 def _resolve(run: str, runs_dir) -> tuple[Path, Path]:
-    """(runs root, run dir) for a run id; refuses a run dir that is a link (resolve_run would follow it)."""
+    """(runs root, run dir) by store.resolve_run's one rule: the folder entry itself, never a link."""
     root = Path(resolve_runs_dir(runs_dir)).resolve()
-    text = str(run)
-    if store.RUN_ID_RE.match(text) and (root / text).is_symlink():
-        raise ManageError(f"run {text}: the run folder is a link; newsclf never changes what a link points to")
-    run_dir = store.resolve_run(text, root)
-    if (root / run_dir.name).is_symlink() or run_dir.parent != root:
-        raise ManageError(f"run {run_dir.name}: not a real folder inside the runs dir")
-    return root, run_dir
+    return root, store.resolve_run(str(run), root)
 
 
 def _write(run_dir: Path, meta: RunMeta) -> RunMeta:
     if (run_dir / META).is_symlink():
         raise ManageError(f"run {run_dir.name}: {META} is a link; remove it first")
     meta.updated = time.time()
-    store.write_json_atomic(run_dir / META, meta.to_dict())  # temp file + os.replace: replaces a link, never follows it
+    store.write_json_inside(run_dir, META, meta.to_dict())  # relative to the run folder opened without following
     return meta
 
 
@@ -185,16 +179,38 @@ def delete(run: str, runs_dir) -> Path:
     job_status(run_dir.name, root)
     with queue_lock(root):  # (not re-entrant: nothing under it may reconcile)
         state = job_status(run_dir.name, root, reconcile=False).state
-        if state in ACTIVE_STATES:
+        ours = _verified(run_dir)  # a stranger's folder claiming "running" does not block its deletion
+        if state in ACTIVE_STATES and ours:
             raise ManageError(f"run {run_dir.name} is {state}; cancel it before deleting it")
-        if run_dir.name in read_queue(root)["queue"]:
+        if run_dir.name in read_queue(root)["queue"] and ours:
             raise ManageError(f"run {run_dir.name} is in the job queue; cancel it before deleting it")
         trash = root / f".deleting-{run_dir.name}-{os.getpid()}"
-        os.rename(run_dir, trash)
+        os.rename(run_dir, trash)  # renames the entry itself (a link would be moved, never followed)
+        if trash.is_symlink() or not trash.is_dir():  # swapped for a link since it was resolved: put it back
+            os.rename(trash, run_dir)
+            raise ManageError(f"run {run_dir.name}: the run folder changed into a link; nothing deleted")
     if not shutil.rmtree.avoids_symlink_attacks:  # pragma: no cover - every Linux/macOS Python has it
         raise ManageError("this platform's rmtree may follow links; delete the folder by hand")
     shutil.rmtree(trash)
     return run_dir
+
+
+def _verified(run_dir: Path) -> bool:
+    """Is the run's activity vouched for by this installation: a job it signed, or a run whose trainer
+    record its trainer signed? (Unsigned claims of a live job or trainer prove nothing.)"""
+    from newsclf.jobs import JOB_FILE, UntrustedJobError
+    from newsclf.jobs.outcome import trainer_signed
+    from newsclf.jobs.spec import JobError, load_trusted_job
+
+    if os.path.lexists(run_dir / JOB_FILE):
+        try:
+            load_trusted_job(run_dir)
+        except UntrustedJobError:
+            return False
+        except JobError:
+            return True
+        return True
+    return trainer_signed(run_dir.name, store.read_status(run_dir))
 
 
 # ---- listing helpers --------------------------------------------------------------------------

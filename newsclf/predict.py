@@ -103,10 +103,13 @@ def load_predictor(run: str | Path, runs_dir: str | Path | None = None, device: 
     """Load a finished run's best/ model. `run` is an id, a unique part of one, or a path inside `runs_dir`."""
     from newsclf.config import ConfigError, resolve_runs_dir
 
+    if str(device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device", "cuda requested but torch sees no GPU here; use --device cpu")
     run_dir = store.resolve_run(run, resolve_runs_dir(runs_dir))
-    config = store.read_json_inside(run_dir, store.CONFIG)
-    if not isinstance(config, dict):
-        raise RunLoadError(f"run {run_dir.name}: config.json is unreadable")
+    config = store.read_config(run_dir)  # validated once here; DamagedError (one line) otherwise
     best = run_dir / store.BEST
     if not best.is_dir():
         state = store.read_status(run_dir).get("state", "unknown")

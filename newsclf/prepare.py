@@ -68,12 +68,15 @@ def prepare_run(given: dict[str, Any], runs_dir: Path, *, resume: str | None = N
             raise UserError(f"resume: run {path.name} has no last/ checkpoint (it never finished an epoch); "
                             "start a new run")
         store.check_model_dir(path / store.LAST)
+        for name in (store.CONFIG, store.STATUS, store.METRICS, store.LOG, store.LABELS, store.RESULTS):
+            store.inside_run(path, name)  # the run will write these: a planted link or FIFO is refused now
         saved = stored_config(path)
         wanted = RunConfig(**{**saved.to_dict(), **given, "data_home": data_home or ""}).resolved()
         diff = sorted(k for k, v in wanted.fingerprint().items() if saved.fingerprint().get(k) != v)
         if diff:
             raise UserError(f"resume: {diff[0]} differs from the run's config ({saved.fingerprint()[diff[0]]!r} "
                             "there); resume with the same config or start a new run")
+        _check_device(wanted)
         _check_corpus(wanted)
         return Prepared(wanted, path, resume=True)
     if run_dir is not None:
@@ -90,6 +93,7 @@ def prepare_run(given: dict[str, Any], runs_dir: Path, *, resume: str | None = N
             raise
         return Prepared(cfg, path)
     cfg = RunConfig(**given).resolved()
+    _check_device(cfg)
     _check_corpus(cfg)
     preflight(cfg)
     return Prepared(cfg, create_run_dir_once(runs_dir, cfg))
@@ -101,10 +105,22 @@ def given_fields(namespace: Any) -> dict[str, Any]:
 
 
 def _check_corpus(cfg: RunConfig) -> None:
-    from newsclf.data import DataMissingError, corpus_available, missing_message
+    """The corpus is there and readable: it is loaded now, as the run will load it (the dataset is cached
+    in process, so the run then costs nothing more), so a damaged cache is one line before any run dir."""
+    from newsclf.data import DataMissingError, corpus_available, load_dataset, missing_message
 
     if not corpus_available(cfg.data_home or None):
         raise DataMissingError(missing_message(cfg.data_home or None))
+    load_dataset(cfg.protocol, cfg.data_home or None, seed=cfg.seed, limit_train=cfg.limit_train)
+
+
+def _check_device(cfg: RunConfig) -> None:
+    """`--device cuda` needs a GPU torch can use: refused in one line before a run dir exists."""
+    if str(cfg.device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device", "cuda requested but torch sees no GPU here; use --device cpu or auto")
 
 
 def create_run_dir_once(runs_dir: Path, cfg: RunConfig) -> Path:

@@ -231,13 +231,17 @@ def write_report(runs: Sequence[str | Path], out: str | Path, runs_dir: str | Pa
         raise UserError(f"out: {out} is not empty; choose another folder or pass --force")
     cmp = compute_comparison(load_runs(runs, runs_dir), data_home, n_boot, seed)
     page = render_html(cmp, build_figures(cmp))
+    from newsclf.csvsafe import write_csv
+    from newsclf.safeio import replace_bytes
+
     out = prepare_out_dir(out, force)
     paths = {name: out / name for name in FILES}
-    paths["report.html"].write_text(page, encoding="utf-8")
-    paths["summary.md"].write_text(render_markdown(cmp), encoding="utf-8")
+    # each file is written to a temp file and replaced in: a link planted in `out` is replaced, never followed
+    replace_bytes(paths["report.html"], page.encode("utf-8"))
+    replace_bytes(paths["summary.md"], render_markdown(cmp).encode("utf-8"))
     for name, frame in (("metrics.csv", cmp.metrics), ("per_class.csv", cmp.per_class),
                         ("predictions.csv", cmp.predictions), ("pairwise.csv", cmp.pairwise),
                         ("calibration.csv", cmp.calibration), ("length_slices.csv", cmp.lengths),
                         ("confusions.csv", cmp.confusions)):
-        frame.to_csv(paths[name], index=False)
+        write_csv(frame, paths[name])  # cells that would start a spreadsheet formula are neutralised
     return paths

@@ -17,10 +17,12 @@ from typing import Any, Callable
 from newsclf.errors import RunNotFoundError
 
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
+MAX_JSON_BYTES = 4 << 20  # no JSON file of a run dir is near this (results.json ~60 kB); a larger one is not ours
 
 
 def check_model_dir(directory: Path) -> None:
-    """Refuse a model folder that is a link, holds links, or holds pickle files (RunNotFoundError).
+    """Refuse a model folder that is a link, holds links, pickle files or anything but regular files and
+    folders (a FIFO would hang its reader) (RunNotFoundError).
 
     Model folders are untrusted input (users share runs): loaders only read safetensors and JSON,
     and nothing here may lead them to a file outside the run directory.
@@ -35,6 +37,9 @@ def check_model_dir(directory: Path) -> None:
         if path.suffix in PICKLE_SUFFIXES:
             raise RunNotFoundError(f"run {run_dir.name}: {directory.name}/{path.name} is a pickle file; "
                                    "newsclf only loads safetensors and JSON")
+        if not (path.is_file() or path.is_dir()):
+            raise RunNotFoundError(f"run {run_dir.name}: {directory.name}/{path.name} is not a regular file "
+                                   "(a FIFO, socket or device); refusing to read it")
 
 
 # ---- folders swapped in whole (best/, last/) -------------------------------------------------
@@ -47,14 +52,22 @@ def swap_in(save: Callable[[Path], None], target: Path) -> None:
     target = Path(target)
     tmp, old = _sibling(target, "tmp"), _sibling(target, "old")
     recover_checkpoint(target)  # a crash between the two renames below left target missing
-    shutil.rmtree(tmp, ignore_errors=True)
+    _clear(tmp)  # a link planted as target.tmp is removed, never written through
     save(tmp)
     _normalise_modes(tmp)
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
+    _clear(old)
+    if target.exists() or target.is_symlink():
         target.rename(old)
     tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    _clear(old)
+
+
+def _clear(path: Path) -> None:
+    """Remove a leftover folder, or a link in its place (the link itself, not what it points to)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def recover_checkpoint(target: Path, required: str | None = None) -> bool:
@@ -146,15 +159,66 @@ def open_inside(run_dir: str | os.PathLike, name: str):
 
 
 def read_json_inside(run_dir: str | os.PathLike, name: str, default: Any = None) -> Any:
-    """read_json for a file of a run dir through open_inside: missing or corrupt -> `default`;
-    a symlink or non-regular file raises UnsafeRunFileError."""
+    """read_json for a file of a run dir through open_inside: missing, corrupt or larger than
+    MAX_JSON_BYTES -> `default`; a symlink or non-regular file raises UnsafeRunFileError."""
     try:
         with open_inside(run_dir, name) as fh:
-            return json.loads(fh.read())
+            if os.fstat(fh.fileno()).st_size > MAX_JSON_BYTES:
+                return default  # read nothing of it: a huge or sparse file is not ours
+            return json.loads(fh.read(MAX_JSON_BYTES + 1))
     except UnsafeRunFileError:
         raise
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+    except (FileNotFoundError, NotADirectoryError, ValueError, RecursionError):
         return default
+
+
+def json_default(value: Any) -> Any:
+    """numpy scalars and arrays, and paths, as JSON values."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_json_inside(run_dir: str | os.PathLike, name: str, data: Any) -> None:
+    """Write `run_dir/name` atomically, acting on the run folder entry itself: the folder is opened
+    without following a link (UnsafeRunFileError when it is one) and the temp file and the replace are
+    relative to it, so a folder swapped for a link after it was resolved is never written through;
+    a link planted under `name` is replaced, not followed."""
+    from newsclf.safeio import UnsafePathError, replace_bytes
+
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\x00" in name:
+        raise UnsafeRunFileError(f"{name!r} is not a file name inside the run dir")
+    payload = json.dumps(data, indent=2, sort_keys=True, default=json_default).encode()
+    try:
+        replace_bytes(Path(run_dir) / name, payload)
+    except UnsafePathError as exc:
+        raise UnsafeRunFileError(str(exc)) from None
+
+
+def append_inside(run_dir: str | os.PathLike, name: str):
+    """Open a run-dir file for appending in binary (created 0644), refusing a symlink or a non-regular
+    file (UnsafeRunFileError): a link planted as train.log or metrics.jsonl is never written through."""
+    import errno as _errno
+    import stat as _stat
+
+    inside_run(run_dir, name)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(Path(run_dir) / name, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
+    except OSError as exc:
+        if exc.errno in (_errno.ELOOP, _errno.EMLINK, _errno.ENXIO):  # a link (or FIFO) appeared after the check
+            raise UnsafeRunFileError(f"{Path(run_dir).name}/{name} is a symlink; refusing to write it") from None
+        raise
+    if not _stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeRunFileError(f"{Path(run_dir).name}/{name} is not a regular file; refusing to write it")
+    return os.fdopen(fd, "ab")
 
 
 def run_json(run_dir: str | os.PathLike, name: str, default: Any = None) -> Any:

@@ -44,8 +44,9 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, on_event: EventSink
         device = select_device(cfg.device, dist)
         if main:
             store.write_json_atomic(run_dir / store.CONFIG, cfg.to_dict())
+            trainer = _process_identity()
             store.update_status(run_dir, state="running", trainer_pid=os.getpid(), started=time.time(),
-                                trainer=_process_identity(),
+                                trainer=trainer, trainer_sig=_sign_trainer(run_dir, trainer),
                                 world_size=dist.world, device=_device_name(device), reason=None, error=None)
         from newsclf.data import load_dataset
 
@@ -264,6 +265,14 @@ def _teardown(dist) -> None:
 
         if torch_dist.is_initialized():
             torch_dist.destroy_process_group()
+
+
+def _sign_trainer(run_dir: Path, trainer: dict | None) -> str | None:
+    """This installation's signature of the trainer record: only a signed record can make a run count as
+    alive (a stranger's folder claiming a live pid must not block `runs delete`). None without a key."""
+    from newsclf.jobs.outcome import sign_trainer
+
+    return sign_trainer(run_dir.name, trainer)
 
 
 def _process_identity() -> dict | None:

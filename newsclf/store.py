@@ -20,38 +20,36 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
 import os
 import re
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
-
+from newsclf import runfiles, runschema
 from newsclf.errors import RunNotFoundError
 from newsclf.metrics_log import MetricsWriter, read_metrics  # noqa: F401 - part of this module's API
-from newsclf.metrics_log import encode_line as _encode_line, json_default as _json_default  # noqa: F401
-from newsclf.runfiles import (PICKLE_SUFFIXES, UnsafeRunFileError, check_model_dir, inside_run,  # noqa: F401
-                              open_inside, read_json_inside, recover_checkpoint, run_json, swap_in)
+from newsclf.metrics_log import encode_line as _encode_line  # noqa: F401
+from newsclf.runfiles import (PICKLE_SUFFIXES, UnsafeRunFileError, append_inside, check_model_dir,  # noqa: F401
+                              inside_run, json_default as _json_default, open_inside, read_json_inside,
+                              recover_checkpoint, run_json, swap_in, write_json_inside)
+from newsclf.runpreds import PREDICTIONS, load_predictions, read_predictions, save_predictions  # noqa: F401
+from newsclf.runschema import Predictions  # noqa: F401 - part of this module's API
+from newsclf.runstatus import (STATES, STATUS, STATUS_LOCK, file_lock, read_json, read_status,  # noqa: F401
+                               update_status)
 
 CONFIG = "config.json"
 LABELS = "labels.json"
-STATUS = "status.json"
 METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 LOG = "train.log"
 BEST = "best"
 LAST = "last"
 STOP = "STOP"
-PREDICTIONS = "predictions_{split}.npz"
-STATUS_LOCK = ".status.lock"
-
-STATES = ("queued", "running", "finished", "failed", "cancelled")
+MAX_JSON_BYTES = runfiles.MAX_JSON_BYTES
 TERMINAL_STATES = ("finished", "failed", "cancelled")
 RESULT_KEYS = ("model", "val_acc", "test_acc", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
                "train_seconds", "inference_ms_per_doc", "params", "trainable_params", "best_epoch", "device")
@@ -81,39 +79,49 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
 
 
 def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
-    """Map a run id (or a path) to a run directory inside `runs_dir`, refusing traversal and links out.
+    """Map a run id (or a path) to a run directory inside `runs_dir`: the entry itself, never a link.
 
-    Accepts a full id (`20261126-...-tfidf`), a unique part of one (its name, or its ending, as git
-    accepts an abbreviated hash), or a path that resolves inside runs_dir.
+    THE resolution rule of every command and page, whether it reads, changes or removes a run: the
+    run is the folder entry `<runs_dir>/<id>` itself. An entry that is a symbolic link is refused
+    (RunNotFoundError), whatever it points to (another run, a folder elsewhere, nothing), so no
+    command can act on a link's target; the runs dir itself is yours and may be a link.
+    Accepts a full id (`20261126-...-tfidf`), a unique ending of one (as git accepts an abbreviated
+    hash), or a path whose folder is runs_dir (the last component is not resolved).
     """
     runs_root = Path(runs_dir).resolve()
     text = str(run)
     if not text or "\x00" in text:
         raise RunNotFoundError("run: empty or invalid run id")
-    if RUN_ID_RE.match(text) and not text.startswith(".."):
-        candidate = (runs_root / text).resolve()
-        if not (candidate / CONFIG).is_file():
-            candidate = _unique_match(text, runs_root) or candidate
+    if RUN_ID_RE.match(text):
+        entry = runs_root / text
+        if not os.path.lexists(entry):
+            entry = _unique_match(text, runs_root) or entry
     else:
-        candidate = Path(text).expanduser().resolve()
-    if candidate.parent != runs_root:
-        raise RunNotFoundError(f"run: {text!r} is not a run inside the runs dir {runs_root}")
-    if not (candidate / CONFIG).is_file():
-        raise RunNotFoundError(f"run: no run {candidate.name!r} in {runs_root}")
-    return candidate
+        entry = Path(os.path.abspath(Path(text).expanduser()))  # lexical: the last component is the entry
+        if entry.parent.resolve() != runs_root or not RUN_ID_RE.match(entry.name):
+            raise RunNotFoundError(f"run: {text!r} is not a run inside the runs dir {runs_root}")
+        entry = runs_root / entry.name
+    if entry.is_symlink():
+        raise RunNotFoundError(f"run {entry.name}: the run folder is a symbolic link; newsclf never acts on "
+                               "what a link points to (remove the link, or use the real run id)")
+    if not entry.is_dir() or not (entry / CONFIG).is_file():
+        raise RunNotFoundError(f"run: no run {entry.name!r} in {runs_root}")
+    return entry
 
 
 def _unique_match(part: str, runs_root: Path) -> Path | None:
-    """The one run whose id ends with `part` (or with `-part`); RunNotFoundError when several do."""
+    """The one entry whose id ends with `part` (or with `-part`); RunNotFoundError when several do.
+    Links are candidates too (so a link is refused by name, never skipped in favour of a lookalike)."""
     try:
-        names = [p.name for p in runs_root.iterdir() if RUN_ID_RE.match(p.name) and (p / CONFIG).is_file()]
+        names = [p.name for p in runs_root.iterdir() if RUN_ID_RE.match(p.name)
+                 and (p.is_symlink() or (p / CONFIG).is_file())]
     except OSError:
         return None
     hits = sorted(n for n in names if n.endswith("-" + part)) or sorted(n for n in names if n.endswith(part))
     if len(hits) > 1:
         raise RunNotFoundError(f"run: {part!r} matches {len(hits)} runs ({', '.join(hits[:3])}"
                                f"{', ...' if len(hits) > 3 else ''}); give more of the id")
-    return (runs_root / hits[0]).resolve() if hits else None
+    return runs_root / hits[0] if hits else None
 
 
 # ---- atomic JSON --------------------------------------------------------------------------
@@ -134,96 +142,46 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def read_json(path: Path, default: Any = None) -> Any:
-    """Read JSON; a missing, empty or corrupt file gives `default` instead of an exception."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError):
-        return default
+def load_labels(run_dir: Path) -> list[str]:
+    """labels.json: 1 to runschema.MAX_CLASSES class names, each a non-empty text of at most 200 characters."""
+    labels = read_json_inside(run_dir, LABELS)
+    if not isinstance(labels, list):
+        raise RunNotFoundError(f"run {Path(run_dir).name}: labels.json missing or unreadable")
+    if not 0 < len(labels) <= runschema.MAX_CLASSES or \
+            not all(isinstance(n, str) and 0 < len(n) <= 200 for n in labels):
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: labels.json must list the class names as short texts")
+    return labels
 
 
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (flock) on `path`, created if needed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+def stop_requested(run_dir: Path) -> bool:
+    return os.path.lexists(Path(run_dir) / STOP)
 
 
-# ---- status -------------------------------------------------------------------------------
-def read_status(run_dir: Path) -> dict[str, Any]:
-    """The status dict; a missing or corrupt status.json reads as state 'unknown'."""
-    status = run_json(run_dir, STATUS)
-    if not isinstance(status, dict) or status.get("state") not in STATES:
-        return {"state": "unknown", "reason": "status.json missing or unreadable"}
-    return status
+def request_stop(run_dir: Path) -> None:
+    """Write STOP (appended without following a link planted in its place)."""
+    with append_inside(run_dir, STOP) as fh:
+        fh.write(str(time.time()).encode())
 
 
-def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
-    """Read-modify-write status.json under a lock; returns the new status."""
-    run_dir = Path(run_dir)
-    with file_lock(run_dir / STATUS_LOCK):
-        status = read_json(run_dir / STATUS, default={})
-        if not isinstance(status, dict):
-            status = {}
-        status.update(updates)
-        status["updated"] = time.time()
-        write_json_atomic(run_dir / STATUS, status)
-    return status
-
-
-# ---- predictions ----------------------------------------------------------------------------
-@dataclass
-class Predictions:
-    """Per-document predictions of one split."""
-
-    doc_id: np.ndarray  # (N,) str
-    y_true: np.ndarray  # (N,) int
-    y_pred: np.ndarray  # (N,) int
-    probs: np.ndarray  # (N, C) float32
-
-
-def save_predictions(run_dir: Path, split: str, preds: Predictions) -> None:
-    path = Path(run_dir) / PREDICTIONS.format(split=split)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, doc_id=np.asarray(preds.doc_id, dtype=str), y_true=preds.y_true.astype(np.int64),
-                        y_pred=preds.y_pred.astype(np.int64), probs=preds.probs.astype(np.float32))
-    os.replace(tmp, path)
-
-
-def load_predictions(run_dir: Path, split: str) -> Predictions | None:
-    """The stored predictions, or None when absent or unreadable (never unpickles)."""
-    try:
-        with open_inside(run_dir, PREDICTIONS.format(split=split)) as fh, np.load(fh, allow_pickle=False) as data:
-            return Predictions(doc_id=data["doc_id"], y_true=data["y_true"], y_pred=data["y_pred"], probs=data["probs"])
-    except (FileNotFoundError, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnsafeRunFileError):
-        return None
-
-
-# ---- listing --------------------------------------------------------------------------------
+# ---- listing and finished runs: every file parsed once ------------------------------------
 @dataclass
 class RunInfo:
-    """What a listing needs to know about one run."""
+    """What a listing needs to know about one run; `problem` says why a run is "damaged" (one line)."""
 
     run_id: str
     path: Path
     config: dict[str, Any]
     status: dict[str, Any]
     results: dict[str, Any] | None
+    problem: str | None = None
 
     @property
     def state(self) -> str:
-        return self.status.get("state", "unknown")
+        return "damaged" if self.problem else self.status.get("state", "unknown")
 
     @property
     def model(self) -> str:
-        return self.config.get("model", "?")
+        return str(self.config.get("model", "?"))
 
     @property
     def detail(self) -> str:
@@ -242,51 +200,70 @@ def describe_config(config: dict[str, Any]) -> str:
 
     try:
         return get_family(config.get("model", "?")).describe(config)
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):
         return str(config.get("model", "?"))[:40]
 
 
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config.json, validated (RunConfig: known fields, types, choices, finite numbers in range);
+    DamagedError (one line) when it is missing, unreadable or invalid. Nothing is resolved (no file read)."""
+    from newsclf.config import ConfigError, RunConfig
+
+    config = read_json_inside(run_dir, CONFIG)
+    if not isinstance(config, dict):
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: config.json is missing or unreadable")
+    try:
+        RunConfig.from_dict(config).validate()
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise runschema.DamagedError(f"run {Path(run_dir).name}: config.json: {str(exc)[:200]}") from None
+    return config
+
+
+def read_run(path: Path) -> RunInfo | None:
+    """One run for listings, parsed once: config validated (RunConfig), status and results checked
+    (runschema). None for a folder that is not a run (no readable config.json); a bad value makes the
+    run "damaged" with a one-line `problem`, its bad file's content left out."""
+    from newsclf.config import ConfigError, RunConfig
+
+    config = run_json(path, CONFIG)
+    if not isinstance(config, dict):
+        return None
+    status, problem = read_status(path), None
+    try:
+        RunConfig.from_dict(config).validate()
+    except (ConfigError, TypeError, ValueError) as exc:
+        problem = f"config.json: {str(exc)[:200]}"
+        config = {"model": config["model"]} if isinstance(config.get("model"), str) else {}
+    results = run_json(path, RESULTS)
+    try:
+        results = runschema.parse_results(results) if isinstance(results, dict) else None
+    except runschema.DamagedError as exc:
+        problem, results = problem or str(exc), None
+    if status["state"] == "damaged":
+        problem = problem or status["reason"]
+    return RunInfo(path.name, path, config, status, results, problem)
+
+
 def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
-    """Every run directory (newest first); half-written or foreign folders are skipped."""
+    """Every run directory (newest first); half-written or foreign folders are skipped, linked ones too
+    (a linked run dir could lead anywhere: only real folders are runs)."""
     root = Path(runs_dir)
     if not root.is_dir():
         return []
-    runs = []
-    for path in root.iterdir():
-        if path.is_symlink() or not path.is_dir() or not RUN_ID_RE.match(path.name):
-            continue  # a linked run dir could lead anywhere: only real folders are runs
-        config = run_json(path, CONFIG)
-        if not isinstance(config, dict):
-            continue
-        results = run_json(path, RESULTS)
-        runs.append(RunInfo(path.name, path, config, read_status(path), results if isinstance(results, dict) else None))
+    paths = [p for p in root.iterdir() if RUN_ID_RE.match(p.name) and not p.is_symlink() and p.is_dir()]
+    runs = [r for r in map(read_run, paths) if r is not None]
     runs.sort(key=lambda r: r.run_id, reverse=True)
     return runs
 
 
 def finished_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
-    """Runs with state finished, a results.json holding every RESULT_KEY, and a registered model family
-    (a run naming an unknown family is listed by `list_runs` but cannot be compared or loaded)."""
+    """Runs with state finished (not damaged), a results.json holding every RESULT_KEY, and a registered
+    model family (a run naming an unknown family is listed by `list_runs` but cannot be compared or loaded)."""
     from newsclf.models import family_names
 
     known = set(family_names())
     return [r for r in list_runs(runs_dir)
             if r.state == "finished" and r.model in known and r.results and all(k in r.results for k in RESULT_KEYS)]
-
-
-def load_labels(run_dir: Path) -> list[str]:
-    labels = read_json_inside(run_dir, LABELS)
-    if not isinstance(labels, list):
-        raise RunNotFoundError(f"run {Path(run_dir).name}: labels.json missing or unreadable")
-    return labels
-
-
-def stop_requested(run_dir: Path) -> bool:
-    return (Path(run_dir) / STOP).exists()
-
-
-def request_stop(run_dir: Path) -> None:
-    (Path(run_dir) / STOP).write_text(str(time.time()))
 
 
 @dataclass
@@ -307,21 +284,24 @@ class FinishedRun:
 
 
 def load_finished(run_dir: Path) -> FinishedRun:
-    """Read a finished run for comparisons and ensembles; RunNotFoundError (one line) when it is not
-    finished, lacks results, or its predictions are missing or inconsistent with its class names."""
+    """Read a finished run for comparisons and ensembles, every file parsed once (config validated,
+    results and predictions checked against its class names); RunNotFoundError (one line) when it is
+    not finished, lacks results, or is damaged."""
     run_dir = Path(run_dir)
-    config = read_json_inside(run_dir, CONFIG)
-    results = read_json_inside(run_dir, RESULTS)
-    state = read_status(run_dir).get("state")
-    if state != "finished" or not isinstance(config, dict) or not isinstance(results, dict) \
-            or any(k not in results for k in RESULT_KEYS):
+    info = read_run(run_dir)
+    state = info.state if info else "unknown"
+    if info is None or info.problem:
+        detail = f"damaged: {info.problem}" if info and info.problem else "config.json missing or unreadable"
+        raise runschema.DamagedError(f"run {run_dir.name}: {detail}")
+    if state != "finished" or info.results is None or any(k not in info.results for k in RESULT_KEYS):
         raise RunNotFoundError(f"run {run_dir.name}: not a finished run (state: {state}); only finished runs can be used")
     labels = load_labels(run_dir)
-    preds = {split: load_predictions(run_dir, split) for split in ("val", "test")}
-    for split, p in preds.items():
-        if p is None or p.probs.ndim != 2 or p.probs.shape != (len(p.doc_id), len(labels)) \
-                or len(p.y_true) != len(p.doc_id) or len(p.y_pred) != len(p.doc_id) \
-                or not np.all(np.isfinite(p.probs)):
-            raise RunNotFoundError(f"run {run_dir.name}: predictions_{split}.npz is missing or damaged; "
-                                   f"run `python -m newsclf evaluate {run_dir.name}`")
-    return FinishedRun(run_dir.name, run_dir, config, results, labels, preds["val"], preds["test"])
+    preds = {}
+    for split in ("val", "test"):
+        try:
+            preds[split] = read_predictions(run_dir, split, len(labels))
+        except (OSError, runschema.DamagedError) as exc:
+            detail = str(exc).removeprefix(f"run {run_dir.name}: ") if isinstance(exc, runschema.DamagedError) \
+                else f"predictions_{split}.npz is missing or unreadable"
+            raise RunNotFoundError(f"run {run_dir.name}: {detail}; run `python -m newsclf evaluate {run_dir.name}`") from None
+    return FinishedRun(run_dir.name, run_dir, info.config, info.results, labels, preds["val"], preds["test"])

@@ -112,17 +112,15 @@ def read_record(runs_dir: str | Path, study_id: str) -> StudyRecord | None:
     """A study record, or None when missing, corrupt, linked or not a regular file."""
     from newsclf.runfiles import run_json
 
-    data = run_json(Path(runs_dir), STUDY_FILE.format(id=study_id))
-    if not isinstance(data, dict):
+    from newsclf.runschema import DamagedError, parse_study
+
+    try:  # every field checked (job ids are run ids: never a path), a damaged record is left out
+        data = parse_study(run_json(Path(runs_dir), STUDY_FILE.format(id=study_id)))
+    except DamagedError:
         return None
-    try:
-        entries = [StudyEntry(str(e["group"]), str(e["preset"]), dict(e["config"]),
-                              str(e["job"]) if e.get("job") else None) for e in data.get("entries", [])]
-        return StudyRecord(str(data["id"]), float(data["created"]), str(data["pretrained_small"]),
-                           str(data["pretrained_large"]), entries, data.get("ensemble") or None,
-                           data.get("ensemble_error") or None)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
+    entries = [StudyEntry(e["group"], e["preset"], e["config"], e.get("job")) for e in data["entries"]]
+    return StudyRecord(data["id"], data["created"], data["pretrained_small"], data["pretrained_large"], entries,
+                       data.get("ensemble") or None, data.get("ensemble_error") or None)
 
 
 def list_records(runs_dir: str | Path | None = None) -> list[StudyRecord]:

@@ -34,6 +34,9 @@ import os  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when transformers is imported: never reach the hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# never the user's real job signing key (direct trainers sign their liveness record with it)
+os.environ.setdefault("NEWSCLF_JOB_KEY_FILE", os.path.join(__import__("tempfile").mkdtemp(prefix="newsclf-key-"),
+                                                             "job.key"))
 
 
 @pytest.fixture(scope="session")

@@ -393,7 +393,7 @@ def test_bilstm_explained_with_every_method_in_the_dashboard(app_env):
 def test_every_page_survives_every_kind_of_damaged_run(app_env, path, tmp_path):
     """The sweep: copies of a run, each damaged one way (tests/helpers/hostile.py), sit in the runs dir;
     every page renders without an exception and never shows a file from outside the runs dir."""
-    from tests.helpers.hostile import DAMAGE
+    from tests.helpers.hostile import DAMAGE, NUMBERS
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -401,7 +401,7 @@ def test_every_page_survives_every_kind_of_damaged_run(app_env, path, tmp_path):
     (outside / "x").write_bytes(b"SECRET")
     runs = app_env["runs_dir"]
     sources = [p for p in runs.iterdir() if p.is_dir()]
-    for i, (name, damage) in enumerate(sorted(DAMAGE.items())):
+    for i, (name, damage) in enumerate(sorted({**DAMAGE, **NUMBERS}.items())):
         source = sources[i % len(sources)]
         victim = runs / f"{source.name[:19]}-{i:03d}-{name}"
         shutil.copytree(source, victim)

@@ -182,7 +182,7 @@ def test_object_array_in_the_npz_is_refused(tmp_path, fixture_data_home):
     home = tmp_path / "home"
     home.mkdir()
     np.savez(home / data.CACHE_FILE, **arrays)  # numpy pickles object arrays
-    assert "Object arrays cannot be loaded" in _refused(home)
+    assert "Python objects" in _refused(home)
     assert not marker.exists()
 
 

@@ -35,7 +35,7 @@ def fake_run(runs_dir: Path, name: str, val_probs, test_probs, y_val, y_test, *,
     store.write_json_atomic(run_dir / store.CONFIG, RunConfig(model=model, protocol=protocol, name=name).resolved().to_dict())
     store.write_json_atomic(run_dir / store.LABELS, list(labels))
     store.update_status(run_dir, state=state)
-    store.write_json_atomic(run_dir / store.RESULTS, {k: 1.0 for k in store.RESULT_KEYS} | {"model": model})
+    store.write_json_atomic(run_dir / store.RESULTS, {k: 1.0 for k in store.RESULT_KEYS} | {"model": model, "device": "cpu"})
     val_ids = np.array([f"train/x/{i}" for i in range(len(y_val))])
     test_ids = test_ids if test_ids is not None else np.array([f"test/x/{i}" for i in range(len(y_test))])
     for split, ids, p, y in (("val", val_ids, val_probs, y_val), ("test", test_ids, test_probs, y_test)):

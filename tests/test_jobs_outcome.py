@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from newsclf import jobs, store
+from newsclf.jobs import spec as job_spec
+from newsclf.jobs.outcome import sign_trainer
 from tests.helpers.jobs import fake_trainer, job_pids, job_processes, pid_gone, runs, state_of, wait_for, wait_released, wait_state  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
@@ -81,6 +83,8 @@ def test_corrupted_status_files(runs: Path):
     (runs / died.id / store.STATUS).write_text('{"state": "runn')  # torn, and no results.json
     spec = json.loads((runs / died.id / jobs.JOB_FILE).read_text())
     spec["launch"] = {"started": time.time(), "gpus": [], "supervisor": {"pid": 999_999_999, "start": 1}}
+    job_spec.record_launch(died.id, spec)  # launched by us once (then its supervisor died)
+    job_spec.sign_launch(spec)
     (runs / died.id / jobs.JOB_FILE).write_text(json.dumps(spec))
     queue = json.loads((runs / jobs.QUEUE_FILE).read_text())
     queue["queue"].remove(died.id)
@@ -114,7 +118,7 @@ def test_a_direct_run_whose_trainer_died_is_marked_failed(tmp_path: Path, monkey
         (runs / run_id / store.CONFIG).write_text(json.dumps({"model": "tfidf"}))
         status = {"state": "running", "trainer_pid": (ident or {}).get("pid", 1)}
         if ident:
-            status["trainer"] = ident
+            status.update(trainer=ident, trainer_sig=sign_trainer(run_id, ident))
         (runs / run_id / store.STATUS).write_text(json.dumps(status))
     (runs / "20990101-000000-000-oom" / store.LOG).write_text("epoch 1\nKilled\n")
     assert cli.main(["runs", "list", "--runs-dir", str(runs)]) == 0
@@ -152,7 +156,8 @@ def test_a_run_of_another_machine_is_not_judged_from_this_one(tmp_path: Path):
     assert silent["state"] == "failed" and "no sign of life from teammates-gpu-box for 2.0 h" in silent["error"]
     assert store.read_status(runs / "20990101-000000-002-evaluating")["state"] == "running"
     # the same process recorded on this machine is dead, and is marked at once
+    local = {**ident, "host": jobs.process_identity(os.getpid())["host"]}
     (runs / "20990101-000000-000-live" / store.STATUS).write_text(json.dumps(
-        {"state": "running", "trainer": {**ident, "host": jobs.process_identity(os.getpid())["host"]},
+        {"state": "running", "trainer": local, "trainer_sig": sign_trainer("20990101-000000-000-live", local),
          "updated": now}))
     assert jobs.reconcile_direct_runs(runs) == ["20990101-000000-000-live"]

@@ -146,19 +146,24 @@ def test_unknown_and_traversing_ids_are_refused(runs: Path):
 
 
 
-def test_a_job_launched_by_another_machine_is_neither_our_slot_nor_ours_to_finalize(tmp_path: Path):
+def test_a_job_launched_by_another_machine_is_neither_our_slot_nor_ours_to_finalize(runs: Path):
     from newsclf.jobs import queue
+    from newsclf.jobs import spec as job_spec
 
-    run_dir = tmp_path / "20990101-000000-000-theirs"
-    run_dir.mkdir()
-    (run_dir / store.STATUS).write_text(json.dumps({"state": "running"}))
+    job = jobs.submit(["--name", "theirs-s2"], runs, start=False)
+    run_dir = runs / job.id
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     theirs = {**jobs.process_identity(gone.pid), "host": "teammates-gpu-box", "boot": "another-kernel"}
     gone.wait()
-    spec = {"slot": "gpu", "launch": {"supervisor": theirs, "gpus": ["0"]}}
-    status = {"state": "running", "worker": {**theirs, "pgid": theirs["pid"]}}
+    spec = json.loads((run_dir / jobs.JOB_FILE).read_text())
+    spec["launch"] = {"supervisor": theirs, "gpus": ["0"], "started": 1.0}
+    job_spec.sign_launch(spec)  # the same key on both machines (a shared home)
+    (run_dir / store.STATUS).write_text(json.dumps({"state": "running"}))
+    status = {"state": "running"}
     assert queue._holds_slot(run_dir, spec, status) is False
     assert store.read_status(run_dir)["state"] == "running"  # not finalized as dead
     ours = {**theirs, "host": jobs.process_identity(os.getpid())["host"]}  # the same, recorded here: dead
-    assert queue._holds_slot(run_dir, {**spec, "launch": {"supervisor": ours}}, {"state": "running"}) is False
+    spec["launch"]["supervisor"] = ours
+    job_spec.sign_launch(spec)
+    assert queue._holds_slot(run_dir, spec, {"state": "running"}) is False
     assert store.read_status(run_dir)["state"] == "failed"

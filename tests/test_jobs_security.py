@@ -87,9 +87,12 @@ def test_the_key_is_private_and_outside_the_runs_dir(runs: Path, monkeypatch: py
 
 @pytest.mark.parametrize("bad", [{"gpus": ["0;rm -rf /"]}, {"gpus": "0"}, {"nproc_per_node": 0},
                                  {"nproc_per_node": 10_000}, {"nproc_per_node": "2"}, {"slot": "tpu"},
-                                 {"gpu_count": -1}, {"resume": "yes"}])
+                                 {"gpu_count": -1}, {"resume": "yes"}, {"attempt": "x"}, {"attempt": 0},
+                                 {"attempt": 1.5}, {"attempt": True}, {"attempt": 10**9}, {"nonce": None},
+                                 {"nonce": "abc"}, {"nonce": "Z" * 32}])
 def test_the_resource_plan_read_back_is_validated(bad: dict):
-    plan = {"slot": "gpu", "gpu_count": 1, "gpus": ["0"], "nproc_per_node": 1, "resume": False}
+    plan = {"slot": "gpu", "gpu_count": 1, "gpus": ["0"], "nproc_per_node": 1, "resume": False, "attempt": 1,
+            "nonce": "0" * 32}
     assert job_spec.validate_plan(plan) == plan
     with pytest.raises(jobs.UntrustedJobError):
         job_spec.validate_plan({**plan, **bad})

@@ -91,7 +91,7 @@ def test_delete_refuses_active_runs_links_and_never_follows_links(runs, tmp_path
     # a run folder that is a link to another run: refused, both stay
     link = root / "20990101-000000-000-alias"
     link.symlink_to(runs["transformer"], target_is_directory=True)
-    with pytest.raises(manage.ManageError, match="link"):
+    with pytest.raises(store.RunNotFoundError, match="link"):
         manage.delete(link.name, root)
     assert runs["transformer"].is_dir()
     # links inside a run are removed, their targets kept

@@ -137,7 +137,7 @@ def test_predictions_round_trip_without_pickle(tmp_path: Path):
 def test_list_runs_newest_first_and_skips_foreign_folders(tmp_path: Path):
     from newsclf.store import RESULT_KEYS
 
-    full = {k: 1 for k in RESULT_KEYS}
+    full = {k: 1 for k in RESULT_KEYS if k not in ("model", "device")} | {"model": "tfidf", "device": "cpu"}
     _make_run(tmp_path, "20260101-000000-000-a", results=full)
     _make_run(tmp_path, "20260102-000000-000-b", state="running")
     _make_run(tmp_path, "20260103-000000-000-c", results={"val_acc": 0.1})  # incomplete results

@@ -46,10 +46,16 @@ def read_text_arg(text: str | None, file: str | None) -> str:
 
 
 def _read_file(path: Path) -> bytes:
-    if not path.is_file():
-        raise UserError(f"file: {path} does not exist or is not a file")
-    with open(path, "rb") as fh:
-        return fh.read(MAX_TEXT_CHARS * 4 + 1)
+    """At most MAX_TEXT_CHARS * 4 + 1 bytes of a regular file (a FIFO or device is refused, never waited on)."""
+    from newsclf.safeio import UnsafePathError, open_regular
+
+    try:
+        with open_regular(path) as fh:
+            return fh.read(MAX_TEXT_CHARS * 4 + 1)
+    except UnsafePathError as exc:
+        raise UserError(f"file: {exc}") from None
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise UserError(f"file: {path} does not exist or is not a file") from None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_row(info: store.RunInfo) -> dict:
     res = info.results or {}
-    return {"run_id": info.run_id, "model": info.model, "state": info.state,
+    return {"run_id": info.run_id, "model": info.model, "state": info.state, "problem": info.problem,
             **{k: res.get(k) for k in ("val_acc", "test_acc", "f1_macro", "train_seconds",
                                         "inference_ms_per_doc", "params")}}
 
@@ -46,7 +46,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     from newsclf import manage
     from newsclf.jobs import reconcile_direct_runs
 
+    from newsclf.ensemble import clean_orphans
+
     reconcile_direct_runs(resolve_runs_dir(args.runs_dir))  # a killed trainer must not stay "running"
+    clean_orphans(resolve_runs_dir(args.runs_dir))  # and a killed `ensemble` leaves nothing behind
     runs = store.list_runs(resolve_runs_dir(args.runs_dir))
     metas = manage.metas(runs)
     rows = [{**run_row(r), **{k: v for k, v in metas[r.run_id].to_dict().items() if k != "updated"}}
@@ -61,7 +64,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         cells = [f"{row[k]:.4f}" if isinstance(row[k], float) else "-" for k in ("val_acc", "test_acc", "f1_macro")]
         extra = " ".join([_printable(row["display_name"] or ""), *("#" + t for t in row["tags"]),
-                          "(archived)" if row["archived"] else ""]).strip()
+                          "(archived)" if row["archived"] else "",
+                          f"({_printable(row['problem'][:120])})" if row["problem"] else ""]).strip()
         print(f"{row['run_id']:<44} {row['state']:<10} {cells[0]:>7} {cells[1]:>7} {cells[2]:>7}  {extra}")
     return 0
 

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
 import os
-import stat
 import tarfile
+import tempfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Mapping
 
 from newsclf.data.errors import DataError
+from newsclf.safeio import UnsafePathError, open_regular
 
 CATEGORIES: tuple[str, ...] = (
     "alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
@@ -43,6 +43,7 @@ TRAIN_FOLDER = "20news-bydate-train"
 TEST_FOLDER = "20news-bydate-test"
 SPLIT_FOLDERS = {TRAIN_FOLDER: "train", TEST_FOLDER: "test"}
 MAX_TAR_BYTES = 1 << 30  # the real tar is 50 MB; refuse a "bomb" before it fills memory
+MAX_DOC_BYTES = 4 << 20  # the longest post of the real corpus is ~160 kB
 RECOGNISED_SHARE = 0.9
 
 # (documents, smallest, largest article number) per class of 20news-bydate, computed once from
@@ -89,34 +90,52 @@ def _damaged(archive: Path, detail: str) -> DataError:
 
 
 # ---- archives -------------------------------------------------------------------------------
-def _decompress(archive: Path) -> bytes:
-    """The whole tar stream, read to EOF so the compression format's checksums are verified."""
+def inflate_budget(compressed_bytes: int) -> int:
+    """How much tar an archive of this size may inflate to: 16 MB plus 6x its size, at most MAX_TAR_BYTES
+    (the real 15 MB archive holds a 50 MB tar; a 1 MB "bomb" is stopped at 22 MB, not 1 GB)."""
+    return min(MAX_TAR_BYTES, (16 << 20) + 6 * max(int(compressed_bytes), 0))
+
+
+def _inflate(raw: BinaryIO, out: BinaryIO, limit: int, archive: Path) -> None:
+    """Decompress `raw` into `out` chunk by chunk, read to EOF so the format's checksums are verified;
+    DataError as soon as more than `limit` bytes come out (nothing beyond is decompressed)."""
+    magic = raw.read(6)
+    raw.seek(0)
+    opener = next((op for m, op in _OPENERS if magic.startswith(m)), None)
+    stream = opener(raw) if opener else raw
+    total = 0
     try:
-        with open(archive, "rb") as raw:
-            magic = raw.read(6)
-            raw.seek(0)
-            opener = next((op for m, op in _OPENERS if magic.startswith(m)), None)
-            if opener is None:
-                data = raw.read(MAX_TAR_BYTES + 1)
-            else:
-                with opener(raw) as stream:
-                    data = stream.read(MAX_TAR_BYTES + 1)
-                    if len(data) <= MAX_TAR_BYTES:
-                        stream.read(1)  # at EOF: makes sure the trailer (CRC, length) was checked
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
-        if isinstance(exc, (IsADirectoryError, PermissionError, FileNotFoundError)):
-            raise DataError(f"import: cannot read {archive} ({exc})") from None
-        raise _damaged(archive, f"{type(exc).__name__}: {exc}") from None
-    if len(data) > MAX_TAR_BYTES:
-        raise DataError(f"import: {archive.name} holds more than {MAX_TAR_BYTES >> 20} MB; "
-                        "this is not the 20news-bydate corpus")
-    return data
+        while chunk := stream.read(1 << 20):
+            total += len(chunk)
+            if total > limit:
+                raise DataError(f"import: {archive.name} inflates to more than {limit >> 20} MB; this is not the "
+                                "20news-bydate corpus")
+            out.write(chunk)
+    finally:
+        if opener:
+            stream.close()
 
 
 def _read_archive(archive: Path) -> Corpus:
-    data = _decompress(archive)
+    """The documents of an archive, decompressed into a private temp file (bounded by inflate_budget,
+    never into memory whole), then read member by member."""
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+        with open_regular(archive) as raw, tempfile.TemporaryFile(prefix="newsclf-import-") as tar_file:
+            limit = inflate_budget(os.fstat(raw.fileno()).st_size)
+            _inflate(raw, tar_file, limit, archive)
+            tar_file.seek(0)
+            return _read_tar(tar_file, archive, limit)
+    except DataError:
+        raise
+    except (IsADirectoryError, PermissionError, FileNotFoundError, UnsafePathError) as exc:
+        raise DataError(f"import: cannot read {archive} ({exc})") from None
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+        raise _damaged(archive, f"{type(exc).__name__}: {exc}") from None
+
+
+def _read_tar(tar_file: BinaryIO, archive: Path, limit: int) -> Corpus:
+    try:
+        tar = tarfile.open(fileobj=tar_file, mode="r:")
     except tarfile.TarError as exc:
         raise DataError(f"import: {archive.name} is not a tar archive ({exc}); "
                         "expected 20news-bydate.tar.gz") from None
@@ -130,14 +149,19 @@ def _read_archive(archive: Path) -> Corpus:
                 continue
             if not member.isreg():
                 raise DataError(f"import: the archive holds a link or special file ({member.name}); refused")
+            if member.size > MAX_DOC_BYTES:
+                raise DataError(f"import: {member.name} is larger than {MAX_DOC_BYTES >> 20} MB; "
+                                "this is not the 20news-bydate corpus")
             body = tar.extractfile(member).read()
             if len(body) != member.size:
                 raise _damaged(archive, f"{member.name} is cut short")
             files[parts] = body
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise _damaged(archive, f"{type(exc).__name__}: {exc}") from None
-    if any(data[tar.offset:]):  # tarfile ends quietly at a bad header; the rest must be zero padding
-        raise _damaged(archive, f"tar data stops making sense at byte {tar.offset:,} of {len(data):,}")
+    tar_file.seek(tar.offset)
+    while chunk := tar_file.read(1 << 20):  # tarfile ends quietly at a bad header; the rest must be zero padding
+        if chunk.count(0) != len(chunk):
+            raise _damaged(archive, f"tar data stops making sense at byte {tar.offset:,}")
     return _layout(files, dirs, archive.name)
 
 
@@ -199,16 +223,18 @@ def _refuse_link(path: Path, root: Path) -> None:
 
 
 def _read_plain(path: Path, root: Path) -> bytes:
-    """Bytes of a regular file, opened without following a link (O_NOFOLLOW)."""
+    """Bytes of a regular file, opened without following a link and without blocking (a FIFO is refused)."""
     _refuse_link(path, root)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fh = open_regular(path, nofollow=True)
+    except UnsafePathError:
+        raise DataError(f"import: {path.parent.relative_to(root)}/ holds something other than plain files") from None
     except OSError as exc:
         raise DataError(f"import: cannot read {path.relative_to(root)} ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise DataError(f"import: {path.parent.relative_to(root)}/ holds something other than plain files")
-        return fh.read()
+    with fh:
+        if os.fstat(fh.fileno()).st_size > MAX_DOC_BYTES:
+            raise DataError(f"import: {path.relative_to(root)} is larger than {MAX_DOC_BYTES >> 20} MB")
+        return fh.read(MAX_DOC_BYTES + 1)
 
 
 # ---- completeness ----------------------------------------------------------------------------

@@ -26,13 +26,9 @@ longest post times 4 bytes for every document, gigabytes).
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
-import stat
 import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,6 +38,7 @@ from newsclf.data.archive import SPLIT_FOLDERS, Corpus
 from newsclf.data.errors import CACHE_FILE, DataError, DataMissingError, damaged_message, missing_message
 
 FORMAT_VERSION = 1
+MAX_CACHE_BYTES = 2 << 30  # the 20 Newsgroups cache is ~40 MB
 SUBSETS = ("train", "test")
 CONTENT_KEYS = ("text", "offsets", "target", "split", "doc_ids", "target_names")
 KEYS = ("format", "sha256", *CONTENT_KEYS)
@@ -168,28 +165,31 @@ def read_cache(home: Path) -> RawCorpus:
 
 
 def _load(path: Path, home: Path) -> RawCorpus:
+    """Open without following a link and without blocking (a FIFO is refused), check every member's size
+    before reading it (stored arrays only, as np.savez writes them: a deflated "bomb" is refused before
+    anything is inflated, and no array may claim more than the file holds), then verify (from_arrays)."""
+    from newsclf.safeio import UnsafePathError, open_regular
+    from newsclf.safenpz import NpzError, load_npz
+
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fh = open_regular(path, nofollow=True)
     except (FileNotFoundError, NotADirectoryError):
         raise DataMissingError(missing_message(home)) from None
-    except OSError as exc:
-        detail = "it is a symbolic link; links are never followed" if exc.errno == errno.ELOOP else exc.strerror
+    except UnsafePathError as exc:
+        detail = "it is a symbolic link; links are never followed" if "symbolic link" in str(exc) else "not a regular file"
         raise DataError(damaged_message(home, detail)) from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise DataError(damaged_message(home, "not a regular file"))
+    except OSError as exc:
+        raise DataError(damaged_message(home, exc.strerror or "unreadable")) from None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_CACHE_BYTES:
+            raise DataError(damaged_message(home, f"{size:,} bytes, more than a corpus cache holds"))
         try:
-            npz = np.load(fh, allow_pickle=False)  # a .npy gives an array, a pickle raises ValueError
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise DataError(damaged_message(home, "not newsclf's corpus arrays"))
-            with npz:
-                if set(npz.files) != set(KEYS):
-                    raise DataError(damaged_message(home, "not newsclf's corpus arrays"))
-                arrays = {key: npz[key] for key in KEYS}
-        except DataError:
-            raise
-        except (ValueError, OSError, EOFError, KeyError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
-            raise DataError(damaged_message(home, f"{type(exc).__name__}: {_short(exc)}")) from None
+            arrays = load_npz(fh, KEYS, size, stored_only=True)
+        except NpzError as exc:
+            raise DataError(damaged_message(home, _short(exc))) from None
+        except MemoryError:
+            raise DataError(damaged_message(home, "MemoryError")) from None
     return from_arrays(arrays, home)
 
 

@@ -12,7 +12,6 @@ import contextlib
 import functools
 import json
 import os
-import stat
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,10 +22,12 @@ import numpy as np
 from newsclf.config import PROTOCOLS, resolve_data_home
 from newsclf.data.corpus import cache_key, register_cache
 from newsclf.data.dataset import Split, check_protocol, load_dataset_keyed, load_subset, content_words
+from newsclf.runschema import DamagedError, parse_stats
+from newsclf.safeio import read_capped
 
 STATS_FILE = "newsclf_stats_{protocol}.json"
 STATS_VERSION = 3  # 3: keyed on newsclf_corpus.npz (2 was keyed on sklearn's .pkz)
-MAX_STATS_BYTES = 16 << 20
+MAX_STATS_BYTES = 1 << 20  # the real file is ~10 kB
 
 
 @dataclass
@@ -78,8 +79,10 @@ def _compute_stats(home: str, key: tuple[int, int], protocol: str, top_k: int) -
     stamp = [STATS_VERSION, *key, top_k]
     cached = _read_json_here(path)
     if isinstance(cached, dict) and cached.get("key") == stamp:
-        with contextlib.suppress(TypeError):
-            return DatasetStats(**cached["stats"])
+        with contextlib.suppress(DamagedError):  # a crafted or stale cache is recomputed and replaced
+            stats = parse_stats(cached.get("stats"))
+            if stats["protocol"] == protocol:
+                return DatasetStats(**stats)
     stats = _stats_from_corpus(home, key, protocol, top_k)
     with contextlib.suppress(OSError):  # a read-only data home still gets its stats
         write_json_atomic(path, {"key": stamp, "stats": stats.to_dict()})
@@ -93,17 +96,9 @@ def _read_json_here(path: Path) -> Any:
     (the stats are then recomputed and the file replaced, never written through).
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
+        return json.loads(read_capped(path, MAX_STATS_BYTES, nofollow=True))  # never blocks on a FIFO
+    except (OSError, ValueError, RecursionError):
         return None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_STATS_BYTES:
-            return None
-        try:
-            return json.loads(fh.read())
-        except (ValueError, OSError):
-            return None
 
 
 def _stats_from_corpus(home: str, key: tuple[int, int], protocol: str, top_k: int) -> DatasetStats:

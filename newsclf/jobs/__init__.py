@@ -13,7 +13,8 @@ Files (all inside the runs dir, so the queue survives app restarts and reboots):
 
 Modules of this package::
 
-    spec.py        job.json: constants, the resource plan, signing/verification, the worker command
+    spec.py        job.json: constants, the resource plan, verification, the worker command
+    signing.py     the key, HMAC signatures, the launch lifecycle (signed launch record + ledger)
     files.py       reads and writes of run-dir files that never follow a symlink
     procs.py       process identity (pid + start time + boot id), liveness, process trees, reaping
     queue.py       .queue.json and its lock, CPU/GPU slots, schedule() + reconcile, launching supervisors

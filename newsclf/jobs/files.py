@@ -6,14 +6,12 @@ corrupt one, except where the caller asks for the refusal (the log readers raise
 """
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from newsclf import store
+from newsclf import runschema, store
 
 
 def read_json(run_dir: Path, name: str, default: Any = None) -> Any:
@@ -25,31 +23,25 @@ def read_json(run_dir: Path, name: str, default: Any = None) -> Any:
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
-    """store.read_status without following symlinks: missing, corrupt or refused -> state 'unknown'."""
-    try:
-        status = store.read_json_inside(run_dir, store.STATUS)
-    except store.UnsafeRunFileError as exc:
-        return {"state": "unknown", "reason": f"{store.STATUS} refused: {exc}"}
-    except OSError:
-        status = None
-    if not isinstance(status, dict) or status.get("state") not in store.STATES:
-        return {"state": "unknown", "reason": "status.json missing or unreadable"}
-    return status
+    """store.read_status (never follows a link; every field checked): missing, corrupt or refused ->
+    state 'unknown', a value newsclf did not write -> state 'damaged', each with a reason."""
+    return store.read_status(run_dir)
 
 
 def update_status_if(run_dir: Path, allowed: Sequence[str] | None, check: Callable[[dict], bool] | None = None,
                      **updates: Any) -> dict[str, Any] | None:
     """Read-modify-write status.json under its lock, only when the current state is in `allowed`
-    (None: any) and `check(status)` holds; returns the new status, or None when nothing was written."""
+    (None: any; "unknown" covers an unreadable state) and `check(status)` holds; returns the new
+    status, or None when nothing was written. Fields that fail their check (runschema) are dropped on
+    the way, and the file is replaced in the run folder itself, never written through a link."""
     with store.file_lock(Path(run_dir) / store.STATUS_LOCK):
-        status = read_json(run_dir, store.STATUS)
-        status = status if isinstance(status, dict) else {}
+        status = runschema.clean(runschema.STATUS, read_json(run_dir, store.STATUS))
         state = status.get("state") if status.get("state") in store.STATES else "unknown"
         if (allowed is not None and state not in allowed) or (check is not None and not check(status)):
             return None
         status.update(updates)
         status["updated"] = time.time()
-        store.write_json_atomic(Path(run_dir) / store.STATUS, status)  # os.replace: never writes through a link
+        store.write_json_inside(run_dir, store.STATUS, status)
         return status
 
 
@@ -59,18 +51,7 @@ def update_status(run_dir: Path, **updates: Any) -> dict[str, Any]:
 
 def open_append(run_dir: Path, name: str):
     """Open a run-dir file for appending (created 0644), refusing a symlink or a non-regular file."""
-    store.inside_run(run_dir, name)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(Path(run_dir) / name, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK):  # a symlink appeared after the check
-            raise store.UnsafeRunFileError(f"{Path(run_dir).name}/{name} is a symlink; refusing to write it") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise store.UnsafeRunFileError(f"{Path(run_dir).name}/{name} is not a regular file; refusing to write it")
-    return os.fdopen(fd, "ab")
+    return store.append_inside(run_dir, name)
 
 
 def request_stop(run_dir: Path) -> None:

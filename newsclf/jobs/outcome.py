@@ -98,7 +98,7 @@ def finalize(run_dir: Path, *, returncode: int | None, log_offset: int = 0, laun
         return files.update_status_if(run_dir, store.TERMINAL_STATES, **extra) or status
     log = log_since(run_dir, log_offset, own_lines=False)
     has_results = isinstance(files.read_json(run_dir, store.RESULTS), dict)
-    if status["state"] == "unknown" and returncode is None and has_results:
+    if status["state"] in ("unknown", "damaged") and returncode is None and has_results:
         updates = dict(state="finished", reason="status.json was unreadable; restored from results.json")
     elif store.stop_requested(run_dir) and (returncode in (0, None) or killed_for_cancel):
         reason = "cancelled" + (" (killed after the stop timeout)" if killed_for_cancel else "")
@@ -120,6 +120,30 @@ def finalize(run_dir: Path, *, returncode: int | None, log_offset: int = 0, laun
 
 
 # ---- runs trained outside the queue ------------------------------------------------------------------
+TRAINER_KEYS = ("pid", "start", "boot", "host")
+
+
+def sign_trainer(run_id: str, trainer: dict[str, Any] | None) -> str | None:
+    """A direct trainer's signature of its own identity record (None when no key can be made or read)."""
+    from newsclf.jobs.spec import JobError, sign
+
+    if not trainer:
+        return None
+    try:
+        return sign(run_id, "trainer", {k: trainer.get(k) for k in TRAINER_KEYS})
+    except (JobError, OSError):
+        return None
+
+
+def trainer_signed(run_id: str, status: dict[str, Any]) -> bool:
+    """Is status.json's `trainer` record one this installation's trainer signed (with a start time)?"""
+    from newsclf.jobs.spec import signed
+
+    trainer = _identity(status.get("trainer"))
+    return trainer is not None and isinstance(trainer.get("start"), int) and \
+        signed(run_id, "trainer", {k: trainer.get(k) for k in TRAINER_KEYS}, status.get("trainer_sig"))
+
+
 def _identity(value: Any) -> dict[str, Any] | None:
     ok = isinstance(value, dict) and isinstance(value.get("pid"), int) and not isinstance(value.get("pid"), bool)
     return value if ok and value["pid"] > 0 else None
@@ -145,8 +169,10 @@ def _silent_for(run_dir: Path, status: dict[str, Any]) -> float:
 def reconcile_direct_runs(runs_dir: str | os.PathLike | None = None) -> list[str]:
     """Mark failed (reason TRAINER_DIED) every run without a job.json whose status.json says running
     and records a `trainer` identity {pid, start, boot, host} of a process that is gone (start time and
-    boot id guard against pid reuse and reboots). A trainer of another machine sharing the runs dir is
-    not looked up here: its run is marked only after FOREIGN_SILENCE_S in which no file of the run changed.
+    boot id guard against pid reuse and reboots) and was signed by this installation's trainer
+    (`trainer_sig`). A trainer of another machine sharing the runs dir, or an unsigned record (a
+    stranger's folder claiming a live pid proves nothing), is not looked up here: its run is marked
+    only after FOREIGN_SILENCE_S in which no file of the run changed.
     Returns the ids it marked; a read-only runs dir or run dir is skipped silently. Called by
     schedule(), so list_jobs/job_status and `runs list` see it."""
     root = resolve_runs_dir(runs_dir)
@@ -165,12 +191,13 @@ def reconcile_direct_runs(runs_dir: str | os.PathLike | None = None) -> list[str
         if status["state"] != "running" or trainer is None:
             continue
         silent = _silent_for(path, status)
-        if procs_on_this_machine(trainer):
+        if procs_on_this_machine(trainer) and trainer_signed(path.name, status):
             if process_alive(trainer):
                 continue
             error = None
-        elif silent > FOREIGN_SILENCE_S:  # another machine's run: only a long silence says it is gone
-            error = f"no sign of life from {str(trainer['host'])[:64]} for {silent / 3600:.1f} h (no file of the run changed)"
+        elif silent > FOREIGN_SILENCE_S:  # another machine's run, or an unsigned record: only a long silence counts
+            who = str(trainer.get("host") or "an unsigned trainer")[:64]
+            error = f"no sign of life from {who} for {silent / 3600:.1f} h (no file of the run changed)"
         else:
             continue
         log = log_since(path, 0, limit=40_000, own_lines=False)

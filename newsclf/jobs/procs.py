@@ -80,16 +80,21 @@ def process_identity(pid: int) -> dict[str, Any]:
 def process_alive(ident: dict[str, Any] | None) -> bool:
     """Is the process recorded in `ident` running on this machine (not a zombie, not a reused pid)?
 
-    False for a process of another machine: ask `on_this_machine` before acting on a False."""
-    if not isinstance(ident, dict) or not isinstance(ident.get("pid"), int) or ident["pid"] <= 0:
+    A record without a verifiable start time (an int, compared with /proc) is not alive: anyone can
+    write {"pid": 1}. False for a process of another machine: ask `on_this_machine` before acting on a False."""
+    if not isinstance(ident, dict) or not isinstance(ident.get("pid"), int) or isinstance(ident["pid"], bool) \
+            or ident["pid"] <= 0:
         return False
-    pid = ident["pid"]
+    pid, start = ident["pid"], ident.get("start")
     reap_children()
     if ident.get("boot") and boot_id() and ident["boot"] != boot_id():
         return False
+    have_proc = Path("/proc/self/stat").exists()
+    if have_proc and (not isinstance(start, int) or isinstance(start, bool)):
+        return False
     stat = proc_stat(pid)
     if stat is None:
-        if Path("/proc/self/stat").exists():
+        if have_proc:
             return False
         try:  # no /proc: best effort
             os.kill(pid, 0)
@@ -98,8 +103,8 @@ def process_alive(ident: dict[str, Any] | None) -> bool:
             return False
         except PermissionError:
             return True
-    state, _, start = stat
-    if ident.get("start") is not None and start != ident["start"]:
+    state, _, started = stat
+    if start is not None and started != start:
         return False
     if state in ("Z", "X"):
         with contextlib.suppress(ChildProcessError, OSError):

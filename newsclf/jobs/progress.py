@@ -7,8 +7,6 @@ from a run dir are type-checked before they reach a JobInfo.
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import threading
 import time
@@ -76,34 +74,19 @@ def read_progress(run_dir: str | os.PathLike) -> dict[str, Any]:
     try:
         with store.open_inside(run_dir, store.METRICS) as fh:
             st = os.fstat(fh.fileno())
-            key = (st.st_dev, st.st_ino)
-            with _PROGRESS_LOCK:
-                cached = _PROGRESS.get(str(path))
-                if cached is None or cached[0] != key or st.st_size < cached[1]:
-                    cached = (key, 0, {})
-                fh.seek(cached[1])
-                events, consumed = _complete_events(fh.read())
-                progress = dict(cached[2])
-                for event in events:
-                    _apply_event(progress, event)
-                _PROGRESS[str(path)] = (key, cached[1] + consumed, progress)
     except OSError:  # missing, or refused (symlink, FIFO)
         return {}
+    key = (st.st_dev, st.st_ino)
+    with _PROGRESS_LOCK:
+        cached = _PROGRESS.get(str(path))
+        if cached is None or cached[0] != key or st.st_size < cached[1]:
+            cached = (key, 0, {})
+        events, consumed = store.read_metrics(path, cached[1])  # parsed and checked (runschema), streamed
+        progress = dict(cached[2])
+        for event in events:
+            _apply_event(progress, event)
+        _PROGRESS[str(path)] = (key, consumed, progress)
     return dict(progress)
-
-
-def _complete_events(chunk: bytes) -> tuple[list[dict[str, Any]], int]:
-    """JSON objects of the complete lines of `chunk` (unparseable lines skipped), and bytes consumed."""
-    end = chunk.rfind(b"\n")
-    if end < 0:
-        return [], 0
-    events = []
-    for line in chunk[: end + 1].splitlines():
-        with contextlib.suppress(ValueError):
-            event = json.loads(line)
-            if isinstance(event, dict):
-                events.append(event)
-    return events, end + 1
 
 
 def _apply_event(progress: dict[str, Any], event: dict[str, Any]) -> None:

@@ -23,9 +23,10 @@ from newsclf.config import ConfigError, resolve_runs_dir
 from newsclf.devices import visible_gpus
 from newsclf.jobs import files, procs
 from newsclf.jobs.outcome import WORKER_DIED, finalize, reconcile_direct_runs
-from newsclf.jobs.spec import (ENV_CPU_SLOTS, JOB_FILE, MAX_CPU_SLOTS, WORKER_KEYS, JobError, TrustedJob,
-                               UntrustedJobError, job_cwd, job_env, load_trusted_job, positive_int, public_job,
-                               read_spec, signed)
+from newsclf.jobs.spec import (ENV_CPU_SLOTS, JOB_FILE, MAX_CPU_SLOTS, REPLAYED, WORKER_KEYS, JobError,
+                               TrustedJob, UntrustedJobError, job_cwd, job_env, load_trusted_job, positive_int,
+                               public_job, read_spec, record_launch, sign_launch, signed, verified_launch,
+                               was_launched)
 
 QUEUE_FILE = ".queue.json"
 QUEUE_LOCK = ".queue.lock"
@@ -141,9 +142,11 @@ def _schedule_locked(root: Path, cpu_slots: int | None) -> list[str]:
             continue
         try:
             plan = load_trusted_job(path).plan
+            if was_launched(job_id, spec):  # a signed job rolled back to "queued": never twice
+                raise JobError(REPLAYED)
         except UntrustedJobError:
             continue  # not ours (or changed since submit): never launched, left as it is
-        except JobError as exc:  # ours, but its config no longer validates
+        except JobError as exc:  # ours, but its config no longer validates, or a replay
             queue["queue"].remove(job_id)
             write_queue(root, queue)
             files.update_status_if(path, ("queued", "unknown"), state="failed", reason=str(exc),
@@ -164,8 +167,8 @@ def _schedule_locked(root: Path, cpu_slots: int | None) -> list[str]:
             free_gpus = [g for g in free_gpus if g not in assigned]
         queue["queue"].remove(job_id)
         write_queue(root, queue)
-        _launch(path, spec, assigned)
-        started.append(job_id)
+        if _launch(path, spec, assigned):
+            started.append(job_id)
     write_queue(root, queue)
     return started
 
@@ -183,7 +186,7 @@ def _reconcile(root: Path, queue: dict[str, Any], jobs: dict) -> tuple[int, set[
     ids = [i for i in queue["queue"] if i in jobs]
     for job_id in list(ids):
         path, spec, status = jobs[job_id]
-        if status["state"] == "unknown" and not spec.get("launch") and _trusted(path):  # a corrupted status
+        if status["state"] in ("unknown", "damaged") and _trusted(path) and not was_launched(job_id, spec):
             store.write_json_atomic(path / store.STATUS, {"state": "queued", "created": spec.get("submitted"),
                                                           "updated": time.time(), "job": public_job(spec)})
             jobs[job_id] = (path, spec, files.read_status(path))
@@ -205,12 +208,22 @@ def _reconcile(root: Path, queue: dict[str, Any], jobs: dict) -> tuple[int, set[
 
 
 def _holds_slot(run_dir: Path, spec: dict[str, Any], status: dict[str, Any]) -> bool:
-    """True while the job's processes may still use its slot; marks a dead job failed."""
+    """True while the job's processes may still use its slot; marks a dead job failed.
+
+    Only a job this installation signed, with a launch record it signed for the current attempt,
+    holds a slot; its supervisor and worker count as alive only through identities with a start
+    time (procs.process_alive) that were recorded by our own code (signed). Anything else in a
+    shared runs dir (a stranger's folder claiming pid 1, a replayed job) holds nothing."""
     state = status["state"]
     if state in store.TERMINAL_STATES and status.get("released"):
         return False
-    launch = spec.get("launch") if isinstance(spec.get("launch"), dict) else {}
+    if _trusted(run_dir) is None:
+        return False
+    launch = verified_launch(run_dir.name, spec)
+    if launch is None:
+        return False
     worker = status.get("worker") if isinstance(status.get("worker"), dict) else None
+    worker = worker if worker and _worker_signed(run_dir, worker, status) else None
     if not (procs.on_this_machine(launch.get("supervisor")) and procs.on_this_machine(worker)):
         return False  # launched by another machine sharing the runs dir: not our slot, not ours to finalize
     supervisor_alive = procs.process_alive(launch.get("supervisor"))
@@ -220,26 +233,35 @@ def _holds_slot(run_dir: Path, spec: dict[str, Any], status: dict[str, Any]) -> 
         return True
     if procs.process_alive(worker):  # supervisor gone, trainer still going: let it finish
         cancel = status.get("cancel") if isinstance(status.get("cancel"), dict) else {}
-        if cancel and time.time() >= _number(cancel.get("deadline")) and _worker_signed(run_dir, worker, status):
+        if cancel and time.time() >= _number(cancel.get("deadline")):
             procs.signal_tree(worker.get("pgid"), signal.SIGKILL, procs.descendants(worker["pid"]))
         return True
-    finalize(run_dir, returncode=None, log_offset=_number((worker or {}).get("log_offset")), launched=bool(launch))
+    finalize(run_dir, returncode=None, log_offset=_number((worker or {}).get("log_offset")), launched=True)
     return False
 
 
 def _worker_signed(run_dir: Path, worker: dict[str, Any], status: dict[str, Any]) -> bool:
-    """Only a worker record our own supervisor wrote (signed, full identity) may lead to a kill."""
+    """Only a worker record our own supervisor wrote (signed, full identity) may count as alive or be killed."""
     record = {k: worker.get(k) for k in WORKER_KEYS}
     return (isinstance(worker.get("start"), int) and bool(worker.get("boot"))
             and signed(run_dir.name, "worker", record, status.get("worker_sig")))
 
 
-def _launch(run_dir: Path, spec: dict[str, Any], gpus: list[str]) -> None:
-    """Start the supervisor of one verified job (caller holds the queue lock). The supervisor gets
-    its GPUs on its command line and verifies the job again before it starts the trainer."""
+def _launch(run_dir: Path, spec: dict[str, Any], gpus: list[str]) -> bool:
+    """Start the supervisor of one verified job (caller holds the queue lock); False when it could not.
+    The launch is recorded (ledger entry, then a signed launch record) before anything starts, so this
+    attempt can never be launched again. The supervisor gets its GPUs on its command line and
+    verifies the job again before it starts the trainer."""
     now = time.time()
+    try:
+        record_launch(run_dir.name, spec)
+    except JobError as exc:
+        files.update_status_if(run_dir, ("queued", "unknown"), state="failed", reason=str(exc),
+                               ended=now, released=True)
+        return False
     spec["launch"] = {"started": now, "gpus": gpus}
-    store.write_json_atomic(run_dir / JOB_FILE, spec)
+    sign_launch(spec)
+    store.write_json_inside(run_dir, JOB_FILE, spec)
     files.update_status(run_dir, state="running", started=now, phase="starting", released=None,
                         job={**public_job(spec), "gpus": gpus or spec.get("gpus")})
     cmd = [sys.executable, "-m", "newsclf.jobs.supervisor", str(run_dir), "--gpus", ",".join(gpus)]
@@ -250,8 +272,10 @@ def _launch(run_dir: Path, spec: dict[str, Any], gpus: list[str]) -> None:
     except OSError as exc:
         files.update_status(run_dir, state="failed", reason=f"{WORKER_DIED} (could not start: {exc})",
                             ended=time.time(), released=True)
-        return
+        return False
     procs.register_child(proc)
     spec["launch"]["supervisor"] = procs.process_identity(proc.pid)
-    store.write_json_atomic(run_dir / JOB_FILE, spec)
+    sign_launch(spec)
+    store.write_json_inside(run_dir, JOB_FILE, spec)
     files.update_status(run_dir, supervisor=spec["launch"]["supervisor"])
+    return True

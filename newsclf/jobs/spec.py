@@ -6,8 +6,16 @@ identity, assigned GPUs). It holds no command, environment or working directory.
 
 Trust: a runs dir may be a shared drive, so nothing in it is executed or trusted as a path.
 A job is launched only when its signature verifies: HMAC-SHA256 over the job id, the canonical
-config.json and the resource plan, with a key kept outside the runs dir ($NEWSCLF_JOB_KEY_FILE,
-default ~/.config/newsclf/job.key, created 0600 on first submit). The worker command is rebuilt
+config.json and the resource plan (with the attempt number and a fresh nonce per submit or resume),
+with a key kept outside the runs dir ($NEWSCLF_JOB_KEY_FILE, default ~/.config/newsclf/job.key,
+created 0600 on first submit; a key file that others may read or write is refused).
+
+The signature binds the job's lifecycle, not only its config: a launch is recorded in job.json as
+a signed `launch` record (attempt, nonce, supervisor identity), and in a ledger beside the key
+(`launched/`, one empty file per launched attempt, named by an HMAC). A signed job whose current
+attempt was launched once is never launched again, even when its status.json (or job.json) is
+rolled back to "queued"; it takes `resume` (a new attempt, a new nonce, a new signature).
+Only jobs with a valid signature and a valid launch record hold a slot. The worker command is rebuilt
 at launch from fixed code (`python -m newsclf train --run-dir RUN_DIR`, or torchrun; the prefix may
 be replaced by $NEWSCLF_WORKER_CMD in the scheduling process's environment, never from a file);
 its environment is the launching process's own (secrets filtered) and its cwd the scheduler's.
@@ -16,8 +24,6 @@ a teammate's job on a shared drive) and reported with the reason UNTRUSTED.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -27,18 +33,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from newsclf import store
+from newsclf import runschema, store
 from newsclf.config import ConfigError, RunConfig
 from newsclf.models import get_family
 from newsclf.devices import ENV_GPUS, visible_gpus
 from newsclf.jobs import files
+from newsclf.jobs.signing import (ENV_JOB_KEY_FILE, LEDGER, REPLAYED, JobError, UntrustedJobError,  # noqa: F401
+                                  ensure_key, key_path, launch_record, record_launch, sign, sign_launch, signed,
+                                  verified_launch, was_launched)
 
 JOB_FILE = "job.json"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 ENV_WORKER_CMD = "NEWSCLF_WORKER_CMD"  # JSON argv prefix of the trainer; `--run-dir DIR` is appended
 ENV_CPU_SLOTS = "NEWSCLF_CPU_SLOTS"
-ENV_JOB_KEY_FILE = "NEWSCLF_JOB_KEY_FILE"  # the signing key; must lie outside every runs dir
 DEFAULT_CANCEL_TIMEOUT_S = 30.0  # graceful stop window before the process tree is killed
 DEFAULT_KILL_GRACE_S = 5.0  # between SIGTERM and SIGKILL
 POLL_S = 0.2
@@ -50,21 +58,18 @@ UNTRUSTED = "not submitted by this installation (job.json signature missing or i
 _ENV_PREFIXES = ("NEWSCLF_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OMP_", "MKL_", "PYTORCH_", "TORCH_", "NCCL_")
 _ENV_SCHEDULER = {ENV_GPUS, ENV_CPU_SLOTS, ENV_WORKER_CMD, "CUDA_VISIBLE_DEVICES"}
 _ENV_SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIAL|_KEY$", re.I)
-_PLAN_KEYS = ("slot", "gpu_count", "gpus", "nproc_per_node", "resume")
+_PLAN_KEYS = ("slot", "gpu_count", "gpus", "nproc_per_node", "resume", "attempt", "nonce")
+MAX_ATTEMPTS = 10_000
 WORKER_KEYS = ("pid", "start", "boot", "pgid")  # the part of status.json's `worker` record that is signed
 
 
-class JobError(ValueError):
-    """A job operation that cannot be done in the job's current state (e.g. resume without last/)."""
-
-
-class UntrustedJobError(JobError):
-    """job.json is not signed by this installation, or its config/plan was changed since."""
-
-
 def read_spec(run_dir: Path) -> dict[str, Any] | None:
-    spec = files.read_json(run_dir, JOB_FILE)
-    return spec if isinstance(spec, dict) else None
+    """job.json with its informational fields checked (runschema.parse_job); None when missing, refused
+    or damaged (such a job is never launched and holds no slot)."""
+    try:
+        return runschema.parse_job(files.read_json(run_dir, JOB_FILE))
+    except runschema.DamagedError:
+        return None
 
 
 def public_job(spec: dict[str, Any]) -> dict[str, Any]:
@@ -116,69 +121,16 @@ def plan_resources(cfg: RunConfig, gpus: str | Sequence[str] | None, nproc: int 
     return dict(slot="cpu", gpu_count=0, gpus=None, nproc_per_node=nproc or 1)
 
 
-# ---- authentication ------------------------------------------------------------------------------
-def key_path() -> Path:
-    """$NEWSCLF_JOB_KEY_FILE, else $XDG_CONFIG_HOME/newsclf/job.key (default ~/.config/newsclf/job.key)."""
-    if os.environ.get(ENV_JOB_KEY_FILE):
-        return Path(os.environ[ENV_JOB_KEY_FILE]).expanduser().absolute()
-    config_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(config_home).expanduser().absolute() / "newsclf" / "job.key"
-
-
-def _key(create: bool) -> bytes | None:
-    """The installation's signing key; created (0600, in a 0700 folder) on first use when `create`."""
-    path = key_path()
-    nofollow = getattr(os, "O_NOFOLLOW", 0)
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_RDONLY | nofollow)
-            with os.fdopen(fd, "rb") as fh:
-                key = fh.read(4096).strip()
-            return key if len(key) >= 32 else None
-        except FileNotFoundError:
-            if not create:
-                return None
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600)
-        except FileExistsError:
-            continue  # another process created it first: read theirs
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_hex(32).encode())
-    return None
-
-
-def _mac(key: bytes, job_id: str, kind: str, payload: Any) -> str:
-    message = json.dumps({"v": 1, "id": job_id, "kind": kind, "payload": payload},
-                         sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
-
-
-def sign(job_id: str, kind: str, payload: Any) -> str:
-    """HMAC-SHA256 (hex) of a record of job `job_id`; creates the key on first use."""
-    key = _key(create=True)
-    if key is None:
-        raise JobError(f"cannot read or create the job signing key {key_path()}")
-    return _mac(key, job_id, kind, payload)
-
-
-def signed(job_id: str, kind: str, payload: Any, signature: Any) -> bool:
-    """Does `signature` authenticate this record with this installation's key?"""
-    key = _key(create=False)
-    if key is None or not isinstance(signature, str):
-        return False
-    try:
-        return hmac.compare_digest(_mac(key, job_id, kind, payload), signature)
-    except (TypeError, ValueError):
-        return False
-
-
 def plan_of(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: spec.get(k) for k in _PLAN_KEYS}
 
 
 def sign_job(spec: dict[str, Any], config: dict[str, Any]) -> None:
-    """Add the signature over (job id, config.json as written, plan) to `spec`."""
+    """Add a fresh nonce and the signature over (job id, config.json as written, plan with attempt and
+    nonce) to `spec`; any launch record of an earlier attempt is dropped."""
+    spec["nonce"] = secrets.token_hex(16)
+    spec.pop("launch", None)
+    spec.pop("launch_sig", None)
     spec["signature"] = sign(spec["id"], "job", {"config": config, "plan": plan_of(spec)})
 
 
@@ -197,6 +149,11 @@ def validate_plan(spec: dict[str, Any]) -> dict[str, Any]:
             raise UntrustedJobError(f"job.json: {key} must be an integer in {low}..{MAX_NPROC}, got {value!r}"[:200])
     if not isinstance(plan["resume"], bool):
         raise UntrustedJobError("job.json: resume must be true or false")
+    attempt = plan["attempt"]
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 1 <= attempt <= MAX_ATTEMPTS:
+        raise UntrustedJobError(f"job.json: attempt must be an integer in 1..{MAX_ATTEMPTS}, got {attempt!r}"[:200])
+    if not (isinstance(plan["nonce"], str) and re.fullmatch(r"[0-9a-f]{32}", plan["nonce"])):
+        raise UntrustedJobError("job.json: nonce must be 32 hex digits")
     return plan
 
 

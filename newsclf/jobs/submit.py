@@ -17,7 +17,8 @@ from newsclf.jobs import files
 from newsclf.jobs.progress import JobInfo, job_status
 from newsclf.jobs.queue import queue_lock, read_queue, schedule, write_queue
 from newsclf.jobs.spec import (DEFAULT_CANCEL_TIMEOUT_S, DEFAULT_KILL_GRACE_S, ENV_JOB_KEY_FILE, JOB_FILE,
-                               MAX_CPU_SLOTS, POLL_S, JobError, UntrustedJobError, key_path, load_trusted_job,
+                               MAX_CPU_SLOTS, POLL_S, UNTRUSTED, JobError, UntrustedJobError, ensure_key, key_path,
+                               load_trusted_job,
                                plan_resources, positive_int, public_job, sign_job, worker_cmd_prefix)
 
 MAX_CANCEL_TIMEOUT_S = 7 * 24 * 3600.0
@@ -54,6 +55,7 @@ def submit(config: RunConfig | dict[str, Any] | Sequence[str], runs_dir: str | o
     plan = plan_resources(cfg, gpus, nproc_per_node)
     slots = None if cpu_slots is None else positive_int(cpu_slots, "cpu_slots", MAX_CPU_SLOTS)
     worker_cmd_prefix()  # a bad $NEWSCLF_WORKER_CMD is refused now, not at launch
+    ensure_key()  # a shared or unreadable signing key is refused before anything is written
     root = resolve_runs_dir(runs_dir)
     if root == key_path().resolve().parent or root in key_path().resolve().parents:
         raise ConfigError(ENV_JOB_KEY_FILE, f"the job signing key {key_path()} must lie outside the runs dir")
@@ -63,7 +65,7 @@ def submit(config: RunConfig | dict[str, Any] | Sequence[str], runs_dir: str | o
         run_dir = store.create_run_dir(root, run_name(cfg))
         now = time.time()
         spec = dict(id=run_dir.name, submitted=now, **plan, torchrun=plan["nproc_per_node"] > 1,
-                    resume=False, attempt=1)
+                    resume=False, attempt=1)  # sign_job adds the nonce
         sign_job(spec, config_dict)
         store.write_json_atomic(run_dir / store.CONFIG, config_dict)
         store.write_json_atomic(run_dir / JOB_FILE, spec)
@@ -99,11 +101,10 @@ def resume(job_id: str, runs_dir: str | os.PathLike | None = None, *, start: boo
         if not (run_dir / store.LAST).is_dir():
             raise JobError(f"{run_dir.name} has no {store.LAST}/ checkpoint to resume from")
         spec = {**spec, **trusted.plan}
-        spec.pop("launch", None)
-        spec.update(resume=True, attempt=int(spec.get("attempt") or 1) + 1, submitted=time.time())
-        sign_job(spec, trusted.raw_config)
-        store.write_json_atomic(run_dir / store.CONFIG, trusted.raw_config)  # the config that was verified
-        store.write_json_atomic(run_dir / JOB_FILE, spec)
+        spec.update(resume=True, attempt=trusted.plan["attempt"] + 1, submitted=time.time())
+        sign_job(spec, trusted.raw_config)  # a new attempt, a new nonce: a launch of its own
+        store.write_json_inside(run_dir, store.CONFIG, trusted.raw_config)  # the config that was verified
+        store.write_json_inside(run_dir, JOB_FILE, spec)
         with contextlib.suppress(FileNotFoundError):
             (run_dir / store.STOP).unlink()
         files.update_status(run_dir, state="queued", reason=None, error=None, exit_code=None, ended=None,
@@ -115,6 +116,19 @@ def resume(job_id: str, runs_dir: str | os.PathLike | None = None, *, start: boo
     if start:
         schedule(root)
     return job_status(run_dir.name, root, reconcile=False)
+
+
+def _ours(run_dir: Path) -> bool:
+    """A job this installation signed, or a run trained outside the queue (no job.json)."""
+    if not os.path.lexists(run_dir / JOB_FILE):
+        return True
+    try:
+        load_trusted_job(run_dir)
+    except UntrustedJobError:
+        return False
+    except JobError:
+        pass  # ours, but its config no longer validates
+    return True
 
 
 def _seconds(value: Any, name: str) -> float:
@@ -140,6 +154,14 @@ def cancel(job_id: str, runs_dir: str | os.PathLike | None = None, *, timeout: f
     with queue_lock(root):
         queue = read_queue(root)
         state = files.read_status(run_dir)["state"]
+        if not _ours(run_dir):  # a stranger's folder: out of our queue at most, never signalled or written
+            if run_dir.name in queue["queue"]:
+                queue["queue"].remove(run_dir.name)
+                write_queue(root, queue)
+            elif state not in store.TERMINAL_STATES:
+                raise JobError(f"{run_dir.name}: {UNTRUSTED}: newsclf does not stop it (it holds no slot here); "
+                               f"delete it with `python -m newsclf runs delete {run_dir.name}`")
+            return job_status(run_dir.name, root, reconcile=False)
         if run_dir.name in queue["queue"] or state == "queued":
             if run_dir.name in queue["queue"]:
                 queue["queue"].remove(run_dir.name)

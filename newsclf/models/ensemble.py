@@ -54,8 +54,20 @@ class EnsembleModel:
 # ---- combination and weights (newsclf.models.ensemble_weights: float64 rules, the simplex fit) -----------
 def combine_probs(member_probs: Sequence[np.ndarray], weights: Sequence[float], combine: str = "mean") -> np.ndarray:
     """Weighted mean of K (N, C) probability arrays, or (logmean) the renormalised weighted geometric mean;
-    computed in float64, stored as float32."""
-    return combine64(member_probs, weights, combine).astype(np.float32)
+    computed in float64, stored as float32. The weights are normalised first without overflow (`normalised`:
+    1e308, 1e308 is 0.5, 0.5, not inf/inf)."""
+    return combine64(member_probs, normalised(weights), combine).astype(np.float32)
+
+
+def normalised(weights: Sequence[float]) -> np.ndarray:
+    """Weights scaled to sum 1, divided by their largest first so that huge values (1e308, 1e308) do not
+    overflow to inf (and 1/inf to 0): ValueError unless finite, non-negative and not all zero."""
+    w = np.asarray(weights, dtype=np.float64)
+    top = float(w.max()) if w.size else 0.0
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or top <= 0:
+        raise ValueError("weights: must be finite, non-negative and not all zero")
+    w = w / top
+    return w / w.sum()
 
 
 def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
@@ -76,9 +88,7 @@ def parse_weights(spec: str, n_members: int) -> tuple[str, np.ndarray | None]:
         raise ValueError(f"weights: expected auto, equal or {n_members} comma-separated numbers, got {spec!r}") from None
     if len(values) != n_members:
         raise ValueError(f"weights: {len(values)} weights given for {n_members} members")
-    if not np.all(np.isfinite(values)) or np.any(values < 0) or values.sum() <= 0:
-        raise ValueError("weights: must be finite, non-negative and not all zero")
-    return "given", values / values.sum()
+    return "given", normalised(values)
 
 
 def round_weights(w: np.ndarray) -> np.ndarray:
@@ -109,7 +119,7 @@ def read_spec(directory: Path) -> dict[str, Any]:
         raise ValueError(f"{SPEC}: members must be 2 to {MAX_MEMBERS} run ids")
     if not isinstance(weights, list) or len(weights) != len(ids) \
             or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and np.isfinite(w) and w >= 0 for w in weights) \
-            or sum(weights) <= 0:
+            or max(weights) <= 0:
         raise ValueError(f"{SPEC}: weights must be one non-negative number per member")
     if spec.get("combine") not in ("mean", "logmean"):
         raise ValueError(f"{SPEC}: combine must be mean or logmean")
@@ -144,9 +154,8 @@ def load(directory: Path, device: str = "cpu") -> EnsembleModel:
         if list(predictor.label_names) != list(labels):
             raise store.RunNotFoundError(f"run {name}: member {run_id} has other class names than the ensemble")
         members.append(Member(run_id, float(weight), predictor))
-    total = sum(m.weight for m in members)
-    for m in members:
-        m.weight /= total
+    for m, w in zip(members, normalised([m.weight for m in members])):
+        m.weight = float(w)
     return EnsembleModel(members, spec["combine"])
 
 

@@ -12,16 +12,15 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from newsclf.config import ConfigError
 from newsclf.errors import InputError
 from newsclf.models.base import NO_DECAY_HINTS, Phase, split_decay
+from newsclf.models.hf_folder import ModelFolderError, cached_hub_folder, check_folder
 from newsclf.models.hf_masks import use_prepared_masks
 
 ENCODER_FILE = "newsclf_encoder.json"
@@ -75,14 +74,22 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _from_pretrained(loader, name: str, **kwargs):
-    """Load from a local dir, else from the local HF cache, else (unless offline) from the hub."""
+    """Load from a local dir, else from the local HF cache, else (unless offline) from the hub.
+
+    A folder (local, or the cached snapshot of a hub id) is checked first (models.hf_folder: no remote
+    code, no file outside it, no FIFO); transformers is then called with trust_remote_code=False."""
+    kwargs["trust_remote_code"] = False
     if Path(name).expanduser().is_dir():
+        _checked(Path(name).expanduser(), name)
         try:
             return loader.from_pretrained(str(Path(name).expanduser()), local_files_only=True, **kwargs)
         except Exception as exc:  # noqa: BLE001 - no config.json, broken weights, unknown architecture
             raise _load_error(name, exc) from None
     if looks_like_path(name):
         raise _load_error(name, FileNotFoundError(f"no such directory: {Path(name).expanduser()}"))
+    cached = cached_hub_folder(name)
+    if cached is not None:
+        _checked(cached, name)
     try:
         return loader.from_pretrained(name, local_files_only=True, **kwargs)
     except Exception as exc:  # noqa: BLE001 - transformers raises OSError/ValueError/EnvironmentError variants
@@ -94,6 +101,13 @@ def _from_pretrained(loader, name: str, **kwargs):
         return loader.from_pretrained(name, **kwargs)
     except Exception as exc:  # noqa: BLE001
         raise _load_error(name, exc) from None
+
+
+def _checked(folder: Path, name: str) -> None:
+    try:
+        check_folder(folder)
+    except ModelFolderError as exc:
+        raise ModelLoadError(f"refusing {name!r}: {exc}") from None
 
 
 def _quiet() -> None:
@@ -111,7 +125,8 @@ def load_backbone(name: str, label_names: Sequence[str], attn_implementation: st
     model = _from_pretrained(
         AutoModelForSequenceClassification, name, num_labels=len(label_names),
         id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-        dtype=torch.float32, attn_implementation=attn_implementation, ignore_mismatched_sizes=True)
+        dtype=torch.float32, attn_implementation=attn_implementation, ignore_mismatched_sizes=True,
+        use_safetensors=True)
     return model, tokenizer
 
 
@@ -133,7 +148,9 @@ class HFEncoder:
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         if self.cache_dir is not None and len(texts) >= 256:
-            return _cached(self, texts)
+            from newsclf.models.token_cache import cached_encode
+
+            return cached_encode(self, texts)
         return self._encode(texts)
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
@@ -179,44 +196,6 @@ class HFEncoder:
             config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def _cached(encoder: HFEncoder, texts: Sequence[str]) -> list[list[int]]:
-    """Tokenize once per (tokenizer, max_len, truncation, texts); stored as flat arrays (no pickle).
-
-    The data home may be shared: the cache is read without following links and checked (ids in the
-    vocabulary, one row per text) before use, and written through a private temp file.
-    """
-    from newsclf.runfiles import UnsafeRunFileError, open_inside
-
-    digest = hashlib.sha1("\x00".join(texts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    path = Path(encoder.cache_dir) / f"tokens-{encoder.fingerprint()}-{digest}.npz"
-    try:
-        with open_inside(path.parent, path.name) as fh, np.load(fh, allow_pickle=False) as data:
-            flat, offsets = data["ids"], data["offsets"]
-        if _valid_cache(flat, offsets, len(texts), len(encoder.tokenizer)):
-            return [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
-    except (FileNotFoundError, OSError, ValueError, KeyError, UnsafeRunFileError):
-        pass
-    ids = encoder._encode(texts)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        offsets = np.cumsum([0] + [len(x) for x in ids])
-        fd, tmp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp.npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, ids=np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1])),
-                     offsets=offsets)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # replaces a planted link instead of writing through it
-    except OSError:
-        pass  # a read-only data home only costs speed
-    return ids
-
-
-def _valid_cache(flat: np.ndarray, offsets: np.ndarray, n_texts: int, vocab_size: int) -> bool:
-    return (flat.ndim == 1 and offsets.ndim == 1 and len(offsets) == n_texts + 1 and int(offsets[0]) == 0
-            and int(offsets[-1]) == len(flat) and bool(np.all(np.diff(offsets) >= 0))
-            and (len(flat) == 0 or (int(flat.min()) >= 0 and int(flat.max()) < vocab_size)))
-
-
 # ---- family interface ------------------------------------------------------------------------
 def preflight(cfg) -> None:
     """Refuse an unloadable model or a too-long max_len from the model's config alone (seconds, no weights),
@@ -252,14 +231,29 @@ def load(directory: Path, device: str | torch.device = "cpu", attn_implementatio
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     _quiet()
-    directory = Path(directory)
+    directory = check_folder(Path(directory))  # a run's best/ is untrusted too: no auto_map, nothing outside
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(directory), dtype=torch.float32, attn_implementation=attn_implementation, local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
-    meta = json.loads((directory / ENCODER_FILE).read_text()) if (directory / ENCODER_FILE).is_file() else {}
-    encoder = HFEncoder(tokenizer, int(meta.get("max_len", min(512, position_limit(model)))), meta.get("truncation", "head"))
+        str(directory), dtype=torch.float32, attn_implementation=attn_implementation, local_files_only=True,
+        trust_remote_code=False, use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
+    meta = _encoder_meta(directory, position_limit(model))
+    encoder = HFEncoder(tokenizer, meta["max_len"], meta["truncation"])
     use_prepared_masks(model)
     return model.to(device).eval(), encoder
+
+
+def _encoder_meta(directory: Path, limit: int) -> dict[str, Any]:
+    """newsclf_encoder.json of a saved model, checked: max_len an int in 1..limit, a known truncation."""
+    from newsclf.runfiles import read_json_inside
+
+    meta = read_json_inside(directory, ENCODER_FILE, default={})
+    meta = meta if isinstance(meta, dict) else {}
+    max_len, truncation = meta.get("max_len", min(512, limit)), meta.get("truncation", "head")
+    if not isinstance(max_len, int) or isinstance(max_len, bool) or not 1 <= max_len <= max(limit, 1):
+        raise ValueError(f"{ENCODER_FILE}: max_len must be an integer in 1..{limit}, got {str(max_len)[:40]}")
+    if truncation not in ("head", "head_tail"):
+        raise ValueError(f"{ENCODER_FILE}: unknown truncation {str(truncation)[:40]!r}")
+    return {"max_len": max_len, "truncation": truncation}
 
 
 def phases(cfg) -> list[Phase]:

@@ -4,35 +4,61 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 
 import pandas as pd
 import streamlit as st
 
 from newsclf.config import MAX_TEXT_CHARS
+from newsclf.csvsafe import to_csv_bytes
 from newsclf.ui import cache
 from newsclf.ui.frame import plain
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
+MAX_UPLOAD_BYTES = 8 << 20  # 500 texts of 16 kB; only this much of a larger upload is read
 
 
-def split_texts(pasted: str) -> list[str]:
-    """Texts separated by one or more blank lines (empty pieces dropped)."""
-    return [t.strip() for t in _BLANK_LINES.split(pasted.replace("\r\n", "\n")) if t.strip()]
+def split_texts(pasted: str, limit: int | None = None) -> tuple[list[str], int]:
+    """(the first `limit` texts separated by one or more blank lines, how many there are); empty pieces
+    dropped. Counted as they are found: a huge paste never becomes millions of strings at once."""
+    texts, count, start = [], 0, 0
+    text = pasted.replace("\r\n", "\n")
+    for match in itertools.chain(_BLANK_LINES.finditer(text), [None]):
+        piece = text[start:match.start() if match else len(text)].strip()
+        start = match.end() if match else len(text)
+        if piece:
+            count += 1
+            if limit is None or len(texts) < limit:
+                texts.append(piece[:MAX_TEXT_CHARS])
+    return texts, count
 
 
-def read_upload(name: str, raw: bytes) -> list[str]:
-    """Texts of an uploaded file: a .csv's "text" column (else its first column), a .txt split on blank lines."""
+def read_upload(name: str, raw: bytes, limit: int | None = None) -> tuple[list[str], int]:
+    """(the first `limit` texts of an uploaded file, how many it holds): a .csv's "text" column (else its
+    first column), a .txt split on blank lines. Rows are parsed one at a time and each text is cut at
+    MAX_TEXT_CHARS, so memory stays near the upload's own size; a malformed CSV gives what it held so far."""
     content = raw.decode("utf-8", errors="replace")
-    if name.lower().endswith(".csv"):
-        rows = list(csv.reader(io.StringIO(content)))
-        if not rows:
-            return []
-        header = [h.strip().lower() for h in rows[0]]
-        col = header.index("text") if "text" in header else 0
-        body = rows[1:] if "text" in header else rows
-        return [r[col].strip() for r in body if len(r) > col and r[col].strip()]
-    return split_texts(content)
+    if not name.lower().endswith(".csv"):
+        return split_texts(content, limit)
+    texts, count, col, header = [], 0, 0, True
+    reader = csv.reader(io.StringIO(content))
+    try:
+        for row in reader:
+            if header:
+                header = False
+                names = [h.strip().lower() for h in row]
+                if "text" in names:
+                    col = names.index("text")
+                    continue
+            cell = row[col].strip() if len(row) > col else ""
+            if cell:
+                count += 1
+                if limit is None or len(texts) < limit:
+                    texts.append(cell[:MAX_TEXT_CHARS])
+    except csv.Error:
+        pass  # a field over csv's size limit or a broken quote: the rows before it are kept
+    return texts, count
 
 
 def batch_table(texts: list[str], chosen: list[str], names: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
@@ -56,17 +82,22 @@ def render_batch(chosen: list[str], names: dict[str, str]) -> None:
     pasted = st.text_area("Texts, separated by blank lines", key="playground.batch_text", height=200)
     upload = st.file_uploader("…or upload a .txt (blank-line separated) or .csv (a \"text\" column)",
                               type=["txt", "csv"], key="playground.batch_file")
-    texts = read_upload(upload.name, upload.getvalue()) if upload is not None else split_texts(pasted or "")
+    if upload is not None:
+        raw = upload.read(MAX_UPLOAD_BYTES + 1)
+        if len(raw) > MAX_UPLOAD_BYTES:
+            st.warning(f"The file is larger than {MAX_UPLOAD_BYTES >> 20} MB: only its first "
+                       f"{MAX_UPLOAD_BYTES >> 20} MB are read.", icon=":material/content_cut:")
+        texts, total = read_upload(upload.name, raw[:MAX_UPLOAD_BYTES], cache.MAX_BATCH_TEXTS)
+    else:
+        texts, total = split_texts(pasted or "", cache.MAX_BATCH_TEXTS)
     if not texts:
         st.info("Paste texts separated by blank lines, or upload a file.", icon=":material/edit:")
         return
     if not chosen:
         st.info("Choose at least one run above.", icon=":material/info:")
         return
-    if len(texts) > cache.MAX_BATCH_TEXTS:
-        st.warning(f"{len(texts):,} texts: only the first {cache.MAX_BATCH_TEXTS:,} are classified.",
-                   icon=":material/content_cut:")
-        texts = texts[: cache.MAX_BATCH_TEXTS]
+    if total > len(texts):
+        st.warning(f"{total:,} texts: only the first {len(texts):,} are classified.", icon=":material/content_cut:")
     with st.spinner(f"Classifying {len(texts)} texts with {len(chosen)} runs…"):
         table, problems = batch_table(texts, chosen, names)
     for problem in problems:
@@ -75,5 +106,5 @@ def render_batch(chosen: list[str], names: dict[str, str]) -> None:
     st.dataframe(table, hide_index=True, width="stretch", key="playground.batch_table",
                  column_config={c: st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")
                                 for c in table.columns if c.endswith(" p")})
-    st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="newsclf_batch.csv",
+    st.download_button("Download CSV", to_csv_bytes(table), file_name="newsclf_batch.csv",
                        mime="text/csv", key="playground.batch_csv")

@@ -328,7 +328,7 @@ def _lengths_by_run(keys: tuple[tuple[str, int], ...], split: str, home: str, co
     out = {}
     for key in keys:
         run_dir = Path(key[0])
-        config = store.read_json_inside(run_dir, store.CONFIG) or {}
+        config = store.read_config(run_dir)
         preds = _load(key, split)
         ids = preds.doc_id.astype(str)
         docs = data.get_documents(ids, config.get("protocol", "seed"), home)
@@ -357,7 +357,7 @@ def _header_share(root: str, run_id: str, stamp: int, home: str, corpus: int, n:
     from newsclf.leakage import header_attribution_share
 
     predictor = _predictor(root, run_id, stamp)
-    protocol = (store.read_json_inside(Path(root) / run_id, store.CONFIG) or {}).get("protocol", "seed")
+    protocol = store.read_config(Path(root) / run_id).get("protocol", "seed")
     test = data.load_dataset(protocol, home).split("test")
     idx = sorted(np.random.default_rng(0).choice(len(test.texts), size=min(n, len(test.texts)), replace=False))
     shares = []

@@ -22,7 +22,8 @@ from newsclf.ui.frame import BLANK, plain
 
 POLL_S = 1.5
 ACTIVE = ("queued", "running")
-_STATE_ICON = {"queued": ":material/hourglass_empty:", "running": ":material/sync:", "finished": ":material/check_circle:", "failed": ":material/cancel:", "cancelled": ":material/block:", "unknown": ":material/help:"}
+_STATE_ICON = {"queued": ":material/hourglass_empty:", "running": ":material/sync:", "finished": ":material/check_circle:", "failed": ":material/cancel:", "cancelled": ":material/block:", "unknown": ":material/help:",
+               "damaged": ":material/report:"}
 
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")

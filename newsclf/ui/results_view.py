@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from newsclf import compare
+from newsclf.csvsafe import to_csv_bytes
 from newsclf.ui import cache, frame
 
 
@@ -40,6 +41,6 @@ def render_comparison_table(picked):
                  column_order=compare.COMPARISON_COLUMNS,
                  column_config={c: st.column_config.NumberColumn(format="%.4f")
                                 for c in (compare.VAL_ACC, compare.TEST_ACC, compare.MACRO_F1)})
-    st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="newsclf_comparison.csv",
+    st.download_button("Download CSV", to_csv_bytes(table), file_name="newsclf_comparison.csv",
                        mime="text/csv", key="results.csv")
     return table

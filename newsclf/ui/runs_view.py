@@ -87,5 +87,6 @@ def _overview(runs, metas):
         rows.append({"run": r.run_id, "name": m.display_name or BLANK, "model": compare.run_detail(r), "state": r.state,
                      "test acc": (r.results or {}).get("test_acc"), "tags": " ".join(m.tags) or BLANK,
                      "note": (m.note[:60] + "…") if len(m.note) > 60 else (m.note or BLANK),
-                     "archived": "yes" if m.archived else ""})
+                     "archived": "yes" if m.archived else "",
+                     "problem": r.problem or BLANK})  # why a run is "damaged", in one line (plain cell)
     return pd.DataFrame(rows)

@@ -113,7 +113,10 @@ def wait_released(runs: Path, job_id: str, timeout: float = 20.0) -> dict:
 
 
 def pid_gone(pid: int) -> bool:
-    return not jobs.process_alive({"pid": pid})
+    from newsclf.jobs.procs import proc_stat
+
+    stat = proc_stat(pid)
+    return stat is None or stat[0] in ("Z", "X")
 
 
 def job_processes(runs: Path, job_id: str) -> list[dict]:
