@@ -338,3 +338,54 @@ def test_a_2gb_single_line_is_refused_in_bounded_memory_and_time(fmt, head, expe
     assert expected in outcome, outcome
     assert int(peak_mb) < 400 and float(seconds) < 30, (peak_mb, seconds)
     assert not (tmp_path / "home" / "corpora" / "big.npz").exists()
+
+
+# ---- bounded reads of a corpus file --------------------------------------------------------------------------
+def test_listing_reads_only_the_metadata(home):
+    """`data list` reads the meta and sha256 members only: a damaged text member does not stop it (loading,
+    which verifies, refuses it)."""
+    from newsclf.safeio import open_regular
+    from newsclf.safenpz import load_npz
+    from newsclf.data.corpusfile import KEYS
+
+    with open_regular(_victim(home)) as fh:
+        assert sorted(load_npz(fh, KEYS, 1 << 30, stored_only=True, only=("meta", "sha256"))) == ["meta", "sha256"]
+    _damage_text_byte(_victim(home))
+    data.clear_caches()
+    [row] = [r for r in data.list_corpora(home) if r.name == "victim"]
+    assert row.available and row.meta.name == "victim"
+    with pytest.raises(data.DataError, match="damaged"):
+        data.load_corpus("victim", home)
+
+
+READ_PEAK = """
+import re, sys
+sys.path.insert(0, {root!r})
+from newsclf.safeio import open_regular
+from newsclf.safenpz import load_npz
+def hwm():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
+with open_regular({path!r}) as fh:
+    base = hwm()
+    arrays = load_npz(fh, ["big"], 1 << 30, stored_only=True)
+print("GROWTH", hwm() - base, arrays["big"].nbytes)
+"""
+
+
+def test_reading_a_large_member_holds_it_once(tmp_path):
+    """safenpz reads a member in 16 MB chunks: zipfile's readinto would first read it whole into a
+    temporary (twice the member at the peak; 1.99x measured before the fix)."""
+    path = tmp_path / "big.npz"
+    np.savez(path, big=np.ones(128 << 20, np.uint8))
+    code = textwrap.dedent(READ_PEAK).format(root=str(ROOT), path=str(path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    growth, size = map(int, next(ln for ln in out.splitlines() if ln.startswith("GROWTH")).split()[1:])
+    assert growth < 1.3 * size, (growth / size)
+
+
+def test_stats_protocol_applies_to_20newsgroups_only(home, capsys):
+    code, _, err = _cli(["data", "stats", "--corpus", "victim", "--protocol", "raw", "--data-home", str(home)], capsys)
+    assert code == 2 and err == "error: --protocol: applies to 20newsgroups only (an imported corpus has the splits " \
+                                "of its import)\n"
+    code, _, err = _cli(["data", "stats", "--corpus", "no-such", "--data-home", str(home)], capsys)
+    assert code == 2 and "no corpus named 'no-such'" in err and err.count("\n") == 1
