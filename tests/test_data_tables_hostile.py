@@ -389,3 +389,43 @@ def test_stats_protocol_applies_to_20newsgroups_only(home, capsys):
                                 "of its import)\n"
     code, _, err = _cli(["data", "stats", "--corpus", "no-such", "--data-home", str(home)], capsys)
     assert code == 2 and "no corpus named 'no-such'" in err and err.count("\n") == 1
+
+
+def _parquet(path: Path, text, label) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": text, "label": label}), path)
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("invalid-utf8", "row 2, column 'text', is not UTF-8 text"),
+    ("nested-text", "--text: the column holds struct<a: int64> values, not text"),
+    ("fraction-labels", "--label: row 1 has the label 1.5"),
+    ("null-labels", "0 with an empty text, 10 without a label, of 10 rows"),
+    ("list-labels", "--label: the column holds list<element: int64> values; labels are text or integers"),
+])
+def test_hostile_parquet(case, expected, home, tmp_path, capsys):
+    """Parquet is typed: text must be text, labels text or whole numbers, strings valid UTF-8 (not enforced
+    by the format: pyarrow writes what it is given)."""
+    import pyarrow as pa
+
+    two = pa.array(["a", "b"] * 5)
+    text, label = {
+        "invalid-utf8": (pa.array([b"fine", b"bad \xff", b"x", b"y"] * 5, pa.binary()).view(pa.string()),
+                         pa.array(["a", "b"] * 10)),
+        "nested-text": (pa.array([{"a": 1}] * 10), two),
+        "fraction-labels": (pa.array(["a b"] * 10), pa.array([1.5] * 10)),
+        "null-labels": (pa.array(["a b"] * 10), pa.array([None] * 10, pa.null())),
+        "list-labels": (pa.array(["a b"] * 10), pa.array([[1]] * 10)),
+    }[case]
+    path = _parquet(tmp_path / "t.parquet", text, label)
+    _refused([str(path), "--name", "victim", "--force", "--text", "text", "--label", "label"], home, capsys, expected)
+
+
+def test_parquet_categorical_and_integer_labels(tmp_path):
+    home = tmp_path / "home"
+    frame = pd.DataFrame({"text": [f"text {i} words" for i in range(30)], "label": pd.Categorical(["x", "y", "z"] * 10)})
+    data.import_table(write(frame, tmp_path / "cat.parquet"), "cat", "text", "label", data_home=home)
+    assert data.load_corpus("cat", home).label_names == ["x", "y", "z"]
