@@ -9,8 +9,9 @@ than its data. `load_npz` checks, before reading a byte of array data:
 - each .npy header is version 1 or 2, holds no Python objects, and its shape times its item size is
   exactly the member's size;
 
-then reads each array into a buffer of that size (the zip's CRC is checked at the end of each member).
-Memory use is bounded by `max_bytes` whatever the file claims. Errors are NpzError (a ValueError).
+then reads each array into a buffer of that size, 16 MB at a time (the zip's CRC is checked at the end of
+each member). Memory use is bounded by `max_bytes` whatever the file claims, plus one chunk.
+Errors are NpzError (a ValueError).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import numpy as np
 from numpy.lib import format as npformat
 
 MAX_HEADER = 10_000  # an .npy header of a few arrays is ~100 bytes
+READ_CHUNK = 16 << 20
 
 
 class NpzError(ValueError):
@@ -35,9 +37,15 @@ def budget(file_size: int, floor: int = 16 << 20, ratio: int = 16) -> int:
     return floor + ratio * max(int(file_size), 0)
 
 
-def load_npz(fh: BinaryIO, keys: Iterable[str], max_bytes: int, *, stored_only: bool = False) -> dict[str, np.ndarray]:
-    """The arrays `keys` of the .npz open in `fh` (see the module docstring); NpzError when anything is off."""
+def load_npz(fh: BinaryIO, keys: Iterable[str], max_bytes: int, *, stored_only: bool = False,
+             only: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays `keys` of the .npz open in `fh` (see the module docstring); NpzError when anything is off.
+
+    `only`: read just these of the `keys` (a listing reads a corpus's small metadata arrays, not its
+    texts); the members are still required to be exactly `keys`, and every declared size is checked.
+    """
     keys = list(keys)
+    wanted = keys if only is None else [k for k in keys if k in set(only)]
     size = os.fstat(fh.fileno()).st_size
     try:
         with zipfile.ZipFile(fh) as zf:
@@ -45,7 +53,7 @@ def load_npz(fh: BinaryIO, keys: Iterable[str], max_bytes: int, *, stored_only: 
             if sorted(infos) != sorted(f"{k}.npy" for k in keys):
                 raise NpzError(f"expected the arrays {', '.join(keys)}, found {', '.join(sorted(infos))[:200]}")
             _check_sizes(infos.values(), size, max_bytes, stored_only)
-            return {k: _read_member(zf, infos[f"{k}.npy"]) for k in keys}
+            return {k: _read_member(zf, infos[f"{k}.npy"]) for k in wanted}
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
         raise NpzError(f"not a readable .npz ({type(exc).__name__}: {str(exc)[:120]})") from None
 
@@ -88,8 +96,8 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
         out = np.empty(count, dtype=dtype)
         view = memoryview(out.view(np.uint8)) if count else memoryview(b"")
         got = 0
-        while got < len(view):
-            n = fp.readinto(view[got:])
+        while got < len(view):  # in chunks: ZipExtFile.readinto reads into a temporary of the size asked
+            n = fp.readinto(view[got:got + READ_CHUNK])
             if not n:
                 raise NpzError(f"{info.filename} is cut short")
             got += n

@@ -6,6 +6,7 @@
                                                (refuses a damaged/incomplete archive)
     Both write newsclf's corpus cache (no pickle) and precompute the stats of both protocols.
     data stats  [--json] [--protocol seed|raw] [--top-k K] [--data-home DIR]
+    data import-table | list | stats --corpus NAME    corpora of your own: see newsclf.commands.data_tables
 
 Problems the user can fix raise newsclf.data.DataError (cli.main prints them, exit code 2).
 """
@@ -38,10 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     stats = sub.add_parser("stats", help="corpus statistics: class counts, words per document, splits, top words")
     stats.add_argument("--json", action="store_true", help="print the statistics as JSON")
-    stats.add_argument("--protocol", choices=PROTOCOLS, default="seed", help="data protocol (default: seed)")
+    stats.add_argument("--corpus", default="20newsgroups", help="corpus name (default: 20newsgroups)")
+    stats.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                       help="data protocol of 20newsgroups (default: seed)")
     stats.add_argument("--top-k", type=int, default=10, help="top words per class (default: 10)")
     _add_data_home(stats)
     stats.set_defaults(func=cmd_stats)
+
+    from newsclf.commands import data_tables
+
+    data_tables.register(sub, _add_data_home)
 
 
 def _add_data_home(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +97,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     if args.top_k < 0:
         raise data.DataError("--top-k: must be >= 0")
-    stats = data.compute_stats(args.data_home, protocol=args.protocol, top_k=args.top_k).to_dict()
+    if args.corpus != data.DEFAULT_CORPUS:
+        from newsclf.commands.data_tables import cmd_corpus_stats
+
+        return cmd_corpus_stats(args)
+    stats = data.compute_stats(args.data_home, protocol=args.protocol or "seed", top_k=args.top_k).to_dict()
     if args.json:
         print(json.dumps(stats, indent=2))
     else:
